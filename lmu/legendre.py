@@ -1,0 +1,277 @@
+"""The mathematics of the Legendre memory, and the only place in the project where it lives.
+
+Design rule: every formula of the LMU's linear memory (the continuous system, its discretizations, the impulse
+response, the Legendre delay readout) is defined here once, in NumPy/SciPy, in float64. Backends and the reference
+take their matrices from this module; none of them writes the six lines of math again.
+
+Conventions: ``i, j = 0 … order-1``; θ is measured in time steps (dt = 1); the memory ``m`` holds one row of
+``order`` coefficients per memory dimension, and one step is ``m_t = m_{t-1} Āᵀ + u_t B̄ᵀ``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import scipy.linalg
+import scipy.special
+
+__all__ = [
+    "DISCRETIZERS",
+    "continuous",
+    "discretize",
+    "spectral_radius",
+    "propagate",
+    "impulse_response",
+    "truncation_length",
+    "shifted_legendre",
+    "delay_readout",
+]
+
+DISCRETIZERS = ("zoh", "euler", "bilinear")
+
+
+def continuous(order: int) -> tuple[np.ndarray, np.ndarray]:
+    """The continuous-time LMU system ``θ ṁ = A m + B u``.
+
+    ``A[i, j] = (2i+1) · (−1 if i < j else (−1)^(i−j+1))`` and ``B[i] = (2i+1) · (−1)^i`` (Voelker et al. 2019).
+
+    Parameters
+    ----------
+    order : int
+        The number of Legendre coefficients ``q``.
+
+    Returns
+    -------
+    A : ndarray, shape (order, order), float64 with integer values
+    B : ndarray, shape (order,), float64 with integer values
+
+    Examples
+    --------
+    >>> A, B = continuous(3)
+    >>> A.astype(int).tolist(), B.astype(int).tolist()
+    ([[-1, -1, -1], [3, -3, -3], [-5, 5, -5]], [1, -3, 5])
+    """
+    order = _check_order(order)
+    i = np.arange(order)[:, None]
+    j = np.arange(order)[None, :]
+    sign = np.where(i < j, -1.0, (-1.0) ** (i - j + 1))
+    A = (2 * i + 1) * sign
+    B = (2 * np.arange(order) + 1) * (-1.0) ** np.arange(order)
+    return A.astype(np.float64), B.astype(np.float64)
+
+
+def discretize(order: int, theta: float, method: str = "zoh") -> tuple[np.ndarray, np.ndarray]:
+    """Discretize the LMU system for a time step of 1 and a window of ``theta`` steps.
+
+    Parameters
+    ----------
+    order : int
+        The number of Legendre coefficients.
+    theta : float
+        The window length in time steps (> 0).
+    method : {"zoh", "euler", "bilinear"}
+        ``zoh``: ``Ā = expm(A/θ)`` and ``B̄`` from the block-matrix exponential (exact for input held constant over
+        a step). ``euler``: ``Ā = I + A/θ``, ``B̄ = B/θ`` (unstable when θ is below about 4·order).
+        ``bilinear``: the Tustin transform. Each equals ``scipy.signal.cont2discrete(..., method, dt=1)``.
+
+    Returns
+    -------
+    A_bar : ndarray, shape (order, order), float64
+    B_bar : ndarray, shape (order,), float64
+
+    Examples
+    --------
+    >>> A_bar, B_bar = discretize(4, theta=10.0)
+    >>> A_bar.shape, B_bar.shape
+    ((4, 4), (4,))
+    >>> bool(spectral_radius(A_bar) < 1)
+    True
+    """
+    order = _check_order(order)
+    theta = float(theta)
+    if not (math.isfinite(theta) and theta > 0):
+        raise ValueError(f"theta must be a finite number > 0 (got {theta!r})")
+    A, B = continuous(order)
+    A, B = A / theta, B / theta
+    if method == "zoh":
+        block = np.zeros((order + 1, order + 1))
+        block[:order, :order] = A
+        block[:order, order] = B
+        expm = scipy.linalg.expm(block)
+        return expm[:order, :order], expm[:order, order].copy()
+    if method == "euler":
+        return np.eye(order) + A, B
+    if method == "bilinear":
+        lhs = np.eye(order) - 0.5 * A
+        A_bar = np.linalg.solve(lhs, np.eye(order) + 0.5 * A)
+        B_bar = np.linalg.solve(lhs, B)
+        return A_bar, B_bar
+    raise ValueError(f"discretizer must be one of {', '.join(DISCRETIZERS)} (got {method!r})")
+
+
+def spectral_radius(A_bar: np.ndarray) -> float:
+    """The largest eigenvalue magnitude of a discrete transition matrix (stable when < 1).
+
+    Examples
+    --------
+    >>> round(spectral_radius(discretize(8, theta=4.0, method="euler")[0]), 2) > 1
+    True
+    """
+    return float(np.max(np.abs(np.linalg.eigvals(np.asarray(A_bar, dtype=np.float64)))))
+
+
+@functools.lru_cache(maxsize=64)
+def _continuous_eigenvalues(order: int) -> np.ndarray:
+    return np.linalg.eigvals(continuous(order)[0])
+
+
+def euler_spectral_radius(order: int, theta: float) -> float:
+    """Spectral radius of ``I + A/θ`` from the cached eigenvalues of ``A`` (cheap enough for validation)."""
+    return float(np.max(np.abs(1.0 + _continuous_eigenvalues(int(order)) / float(theta))))
+
+
+def propagate(A_bar: np.ndarray, v: np.ndarray, length: int) -> np.ndarray:
+    """``out[t] = v Āᵗᵀ`` for ``t = 0 … length-1``, for one vector or a stack of them.
+
+    Computed by doubling (``O(log length)`` matrix products, no loop over time steps), so it serves both the
+    impulse response (``v = B̄``) and the free response of a nonzero initial memory (``v = m₀ Āᵀ``).
+
+    Parameters
+    ----------
+    A_bar : ndarray, shape (order, order)
+    v : ndarray, shape (..., order)
+    length : int
+
+    Returns
+    -------
+    ndarray, shape (length, ..., order)
+
+    Examples
+    --------
+    >>> A_bar, B_bar = discretize(3, theta=5.0)
+    >>> out = propagate(A_bar, B_bar, 4)
+    >>> bool(np.allclose(out[3], A_bar @ A_bar @ A_bar @ B_bar))
+    True
+    """
+    A_bar = np.asarray(A_bar, dtype=np.float64)
+    v = np.asarray(v, dtype=np.float64)
+    length = int(length)
+    out = np.empty((max(length, 0),) + v.shape, dtype=np.float64)
+    if length <= 0:
+        return out
+    out[0] = v
+    filled = 1
+    power_t = A_bar.T.copy()  # (Ā^filled)ᵀ
+    while filled < length:
+        n = min(filled, length - filled)
+        out[filled : filled + n] = out[:n] @ power_t
+        filled += n
+        if filled < length:
+            power_t = power_t @ power_t
+    return out
+
+
+def impulse_response(A_bar: np.ndarray, B_bar: np.ndarray, length: int) -> np.ndarray:
+    """The impulse response ``H[t] = Āᵗ B̄``, shape ``(length, order)``, without a loop over time steps.
+
+    The memory of an LTI LMU is ``m_t = Σ_{s ≤ t} H[t − s] u_s`` (plus the free response of its initial state).
+
+    Examples
+    --------
+    >>> A_bar, B_bar = discretize(6, theta=50.0)
+    >>> H = impulse_response(A_bar, B_bar, 100_000)
+    >>> H.shape
+    (100000, 6)
+    """
+    return propagate(A_bar, np.asarray(B_bar, dtype=np.float64).reshape(-1), length)
+
+
+def truncation_length(
+    A_bar: np.ndarray, B_bar: np.ndarray, tol: float = 1e-7, max_length: int = 10_000_000
+) -> int:
+    """The length after which the impulse response stays below ``tol`` times its peak.
+
+    ``H[t]`` for ``t ≥ L`` has every entry below ``tol · max|H|``, checked over at least as many steps again as
+    ``L`` (the response of a stable LMU decays past its window θ). Used by backends that convolve directly with a
+    truncated ``H`` when θ ≪ T.
+
+    Examples
+    --------
+    >>> A_bar, B_bar = discretize(8, theta=20.0)
+    >>> L = truncation_length(A_bar, B_bar)
+    >>> 20 < L < 2000
+    True
+    """
+    if not tol > 0:
+        raise ValueError(f"tol must be > 0 (got {tol!r})")
+    if spectral_radius(A_bar) >= 1:
+        raise ValueError("the impulse response of an unstable system (spectral radius >= 1) never decays")
+    length = 64
+    while True:
+        H = impulse_response(A_bar, B_bar, 2 * length)
+        size = np.max(np.abs(H), axis=1)
+        above = np.nonzero(size >= tol * size.max())[0]
+        last = int(above[-1]) + 1 if above.size else 1
+        if last <= length:
+            return last
+        if 2 * length >= max_length:
+            raise ValueError(f"the impulse response does not fall below tol={tol} within {max_length} steps")
+        length *= 2
+
+
+def shifted_legendre(order: int, r) -> np.ndarray:
+    """The shifted Legendre polynomials ``P̃_i(r) = P_i(2r − 1)``, ``i = 0 … order-1``, at points ``r``.
+
+    Parameters
+    ----------
+    order : int
+    r : float or array_like
+        Points, usually in [0, 1].
+
+    Returns
+    -------
+    ndarray, shape ``np.shape(r) + (order,)``
+
+    Examples
+    --------
+    >>> shifted_legendre(3, [0.0, 1.0]).tolist()
+    [[1.0, -1.0, 1.0], [1.0, 1.0, 1.0]]
+    """
+    order = _check_order(order)
+    r = np.asarray(r, dtype=np.float64)
+    return scipy.special.eval_legendre(np.arange(order), 2.0 * r[..., None] - 1.0)
+
+
+def delay_readout(order: int, r) -> np.ndarray:
+    """Weights that decode the input delayed by ``r·θ`` from the memory: ``u(t − rθ) ≈ m_t · w(r)``.
+
+    Parameters
+    ----------
+    order : int
+    r : float or array_like of floats in [0, 1]
+        The delay as a fraction of θ; many at once give one row each.
+
+    Returns
+    -------
+    ndarray, shape ``np.shape(r) + (order,)``
+
+    Examples
+    --------
+    >>> A_bar, B_bar = discretize(12, theta=100.0)
+    >>> H = impulse_response(A_bar, B_bar, 400)   # memory after a unit impulse at t = 0
+    >>> w = delay_readout(12, 0.5)                # decode u(t - 50)
+    >>> abs(int(np.argmax(H @ w)) - 50) <= 3      # the impulse reappears about 50 steps later
+    True
+    """
+    r = np.asarray(r, dtype=np.float64)
+    if not np.all(np.isfinite(r)) or np.any(r < 0) or np.any(r > 1):
+        raise ValueError(f"delay fractions r must lie in [0, 1] (got {r.tolist()!r})")
+    return shifted_legendre(order, r)
+
+
+def _check_order(order) -> int:
+    if isinstance(order, (bool, np.bool_)) or not isinstance(order, (int, np.integer)) or order < 1:
+        raise ValueError(f"order must be a positive integer (got {order!r})")
+    return int(order)
