@@ -87,6 +87,7 @@ class ReferenceLMU:
         self.A_bar, self.B_bar = self._system(weights.theta)
         self._A_T = np.ascontiguousarray(self.A_bar.T)
         self._H = np.zeros((0, self.lmu_spec.order))
+        self._Hf = {}  # rfft of the impulse response, by FFT length
 
     def _system(self, theta: float):
         return legendre.discretize(self.lmu_spec.order, theta, self.lmu_spec.discretizer)
@@ -114,11 +115,12 @@ class ReferenceLMU:
         x = np.asarray(x, dtype=np.float64)
         batch, steps = x.shape[:2]
         st = self.zero_state(batch) if state is None else {k: np.asarray(v, np.float64) for k, v in state.items()}
-        if self._use_fft(x, st):
-            memory = self._lti_memory(x, st["memory"])
-            out, st = self._hidden_over(x, memory, st)
-        else:
-            out, st = self._step_loop(x, st)
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN and inf propagate silently, like arithmetic
+            if self._use_fft(x, st):
+                memory = self._lti_memory(x, st["memory"])
+                out, st = self._hidden_over(x, memory, st)
+            else:
+                out, st = self._step_loop(x, st)
         out = out.astype(spec.dtype, copy=False)
         if not spec.return_sequences:
             out = np.ascontiguousarray(out[:, -1])
@@ -145,8 +147,8 @@ class ReferenceLMU:
     def _step_loop(self, x, st):
         spec, w = self.lmu_spec, self._w
         batch, steps = x.shape[:2]
-        md, order = spec.memory_d, spec.order
-        m = st["memory"].reshape(batch, md, order)
+        rows = batch * spec.memory_d  # the memory as (batch·memory_d, order): plain 2-D matrix products
+        m = st["memory"].reshape(rows, spec.order)
         h, c = st.get("hidden"), st.get("cell")
         out = np.empty((batch, steps, spec.output_size))
         kernel, bias, rec = w.get("kernel"), w.get("bias"), w.get("recurrent_kernel")
@@ -160,7 +162,7 @@ class ReferenceLMU:
                 u = u + bias
             if rec is not None:
                 u = u + m.reshape(batch, -1) @ rec
-            m = m @ A_T + u[:, :, None] * B_bar
+            m = m @ A_T + u.reshape(rows, 1) * B_bar
             z = m.reshape(batch, -1)
             if spec.input_to_hidden:
                 z = np.concatenate([z, xt], axis=1)
@@ -184,10 +186,11 @@ class ReferenceLMU:
         spec = self.lmu_spec
         batch, steps = x.shape[:2]
         u = self._memory_input(x)  # (batch, T, memory_d)
-        H = self._impulse(steps)
         n = scipy.fft.next_fast_len(2 * steps - 1, real=True)
+        if (n, steps) not in self._Hf:
+            self._Hf = {(n, steps): scipy.fft.rfft(self._impulse(steps), n, axis=0)}  # keep the latest only
         U = scipy.fft.rfft(u, n, axis=1)[..., None]  # (batch, F, md, 1)
-        Hf = scipy.fft.rfft(H, n, axis=0)[None, :, None, :]  # (1, F, 1, order)
+        Hf = self._Hf[(n, steps)][None, :, None, :]  # (1, F, 1, order)
         memory = scipy.fft.irfft(U * Hf, n, axis=1)[:, :steps]  # (batch, T, md, order)
         m0 = m0.reshape(batch, spec.memory_d, spec.order)
         if np.any(m0):

@@ -12,6 +12,7 @@ import dataclasses
 import importlib.metadata
 import importlib.util
 import os
+import re
 import threading
 import warnings
 from collections.abc import Mapping
@@ -162,16 +163,28 @@ def _module_exists(name: str) -> bool:
         return False
 
 
+def _dist_name(ep) -> str:
+    """The normalized name (PEP 503) of the distribution that declares ``ep``; ``"~"`` when unknown."""
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return "~"
+    try:
+        name = dist.metadata.get("Name")  # .get: a missing Name must not warn or raise on newer Pythons
+    except Exception:
+        name = None
+    return re.sub(r"[-_.]+", "-", name).lower() if name else "~"
+
+
 def _dist_label(ep) -> str:
+    """``"<Name> <version>"`` of the distribution that declares ``ep``, for warnings and ``provider``."""
     dist = getattr(ep, "dist", None)
     if dist is None:
         return f"<unknown distribution> ({ep.value})"
-    return f"{dist.metadata['Name']} {dist.version}"
-
-
-def _dist_name(ep) -> str:
-    dist = getattr(ep, "dist", None)
-    return (dist.metadata["Name"] or "") if dist is not None else "~"
+    try:
+        name, version = dist.metadata.get("Name"), dist.version
+    except Exception:
+        name, version = None, None
+    return f"{name or '<unnamed distribution>'} {version or '<no version>'}"
 
 
 def _instantiate(obj, name) -> Backend:
@@ -190,10 +203,11 @@ def _discover() -> dict[str, _Entry]:
         by_name.setdefault(ep.name, []).append(ep)
     found = {}
     for name in sorted(by_name):
-        # Deterministic: our own distribution first, then by distribution name and target.
-        eps = sorted(by_name[name], key=lambda ep: (_dist_name(ep) != _OUR_DISTRIBUTION, _dist_name(ep), ep.value))
-        distinct = {(_dist_name(ep), ep.value) for ep in eps}
-        if len(distinct) > 1:
+        # Deterministic whatever the order of sys.path: our own distribution first, then by (normalized)
+        # distribution name and target; the same declaration seen twice counts once.
+        unique = {(_dist_name(ep), ep.value): ep for ep in by_name[name]}
+        eps = [unique[key] for key in sorted(unique, key=lambda key: (key[0] != _OUR_DISTRIBUTION, key))]
+        if len(eps) > 1:
             others = ", ".join(f"{ep.value} from {_dist_label(ep)}" for ep in eps[1:])
             warnings.warn(f"two plugins claim the lmu backend {name!r}: using {eps[0].value} from "
                           f"{_dist_label(eps[0])}, ignoring {others}", RuntimeWarning, stacklevel=3)
@@ -274,13 +288,22 @@ def backends() -> list[BackendInfo]:
             reason = f"plugin failed to load: {type(entry.error).__name__}: {entry.error}"
             rows.append(BackendInfo(name, False, reason, None, entry.provider, entry.extra))
             continue
+        reason, version = _reason(entry.backend), None
         try:
-            reason = entry.backend.unavailable()
-            version = entry.backend.version() if hasattr(entry.backend, "version") else None
-        except Exception as exc:
-            reason, version = f"plugin raised in unavailable(): {type(exc).__name__}: {exc}", None
+            version = entry.backend.version() if callable(getattr(entry.backend, "version", None)) else None
+        except Exception:  # a version we cannot read is no reason to hide the backend
+            version = None
         rows.append(BackendInfo(name, reason is None, reason, version, entry.provider, entry.extra))
     return rows
+
+
+def _reason(backend) -> str | None:
+    """``backend.unavailable()``, with a plugin that raises in it reported as unavailable, not raised."""
+    try:
+        reason = backend.unavailable()
+    except Exception as exc:
+        return f"plugin raised in unavailable(): {type(exc).__name__}: {exc}"
+    return None if reason is None else str(reason)
 
 
 def _installed_names() -> list[str]:
@@ -305,7 +328,11 @@ def get_backend(name) -> Backend:
     if entry.backend is None:
         raise BackendUnavailable(f"backend {name!r} ({entry.provider}) failed to load: "
                                  f"{type(entry.error).__name__}: {entry.error}") from entry.error
-    reason = entry.backend.unavailable()
+    try:
+        reason = entry.backend.unavailable()
+    except Exception as exc:
+        raise BackendUnavailable(f"backend {name!r} ({entry.provider}) failed to report whether it is usable: "
+                                 f"{type(exc).__name__}: {exc}") from exc
     if reason is not None:
         raise BackendUnavailable(f"backend {name!r} is not installed: {reason} "
                                  f"(installed: {', '.join(_installed_names())})")
@@ -348,7 +375,7 @@ def build(spec: LMUSpec, backend=None, weights=None, **options):
     """
     if not isinstance(spec, LMUSpec):
         raise TypeError(f"lmu.build needs an lmu.LMUSpec (got {type(spec).__name__})")
-    name = backend if backend is not None else (os.environ.get("LMU_BACKEND") or "numpy")
+    name = backend if backend is not None else (os.environ.get("LMU_BACKEND", "").strip() or "numpy")
     impl = get_backend(name)
     reasons = list(impl.check(spec))
     if reasons:
@@ -357,17 +384,26 @@ def build(spec: LMUSpec, backend=None, weights=None, **options):
     return impl.build(spec, weights, **options)
 
 
+def _owns(backend, obj) -> bool:
+    """``backend.owns(obj)``; a plugin that raises in it does not own the object (and breaks no dispatch)."""
+    try:
+        return bool(backend.owns(obj))
+    except Exception:
+        return False
+
+
 def _owner(obj) -> Backend:
     claimed = getattr(obj, "lmu_backend", None)
-    entries = _entries()
     if isinstance(claimed, Backend):
         return claimed
+    entries = _entries()
     if isinstance(claimed, str) and claimed in entries and entries[claimed].backend is not None:
         backend = entries[claimed].backend
-        if backend.owns(obj):
+        if _owns(backend, obj):
             return backend
     for entry in entries.values():
-        if entry.backend is not None and entry.backend.unavailable() is None and entry.backend.owns(obj):
+        # Only usable backends are asked: an unusable one cannot have built anything in this process.
+        if entry.backend is not None and _reason(entry.backend) is None and _owns(entry.backend, obj):
             return entry.backend
     raise TypeError(f"{type(obj).__name__} object was not built by an lmu backend "
                     "(use an object returned by lmu.build or lmu.convert)")

@@ -10,7 +10,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import sys
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -39,8 +42,21 @@ INITIALIZERS = (
 _DEFAULT_ACTIVATION = {"dense": "linear", "rnn": "tanh", "lstm": "tanh"}
 
 
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _fail(owner: str, field: str, expected: str, value: Any) -> None:
-    raise SpecError(f"{owner}.{field} must be {expected} (got {value!r})")
+    raise SpecError(f"{owner}.{field} must be {expected} (got {_short(value)})")
+
+
+def _as_float(value) -> float:
+    """``float(value)``, with ints too large for a float mapped to ``inf`` (they fail the finiteness checks)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def _int(owner, field, value, minimum=1):
@@ -64,9 +80,10 @@ def _choice(owner, field, value, choices):
 def _rate(owner, field, value):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         _fail(owner, field, "a number in [0, 1)", value)
-    if not (0.0 <= float(value) < 1.0):
+    rate = _as_float(value)
+    if not (0.0 <= rate < 1.0):
         _fail(owner, field, "a number in [0, 1)", value)
-    return float(value)
+    return rate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,7 +199,7 @@ class LMUSpec:
         theta = self.theta
         if isinstance(theta, (bool, np.bool_)) or not isinstance(theta, (int, float, np.integer, np.floating)):
             _fail(own, "theta", "a finite number > 0", theta)
-        if not (math.isfinite(float(theta)) and float(theta) > 0):
+        if not (math.isfinite(_as_float(theta)) and _as_float(theta) > 0):
             _fail(own, "theta", "a finite number > 0", theta)
         object.__setattr__(self, "theta", float(theta))
         if self.hidden is not None and not isinstance(self.hidden, Hidden):
@@ -220,7 +237,7 @@ class LMUSpec:
                 warnings.warn(
                     f"LMUSpec(discretizer='euler', order={self.order}, theta={self.theta:g}) is unstable "
                     f"(spectral radius {radius:.4g} >= 1): use discretizer='zoh' or theta >= about "
-                    f"{4 * self.order}", RuntimeWarning, stacklevel=3)
+                    f"{4 * self.order}", RuntimeWarning, stacklevel=_caller_stacklevel())
 
     # ----------------------------------------------------------------- sizes the backends need
     @property
@@ -301,7 +318,7 @@ class LMUSpec:
         if missing:
             raise SpecError(f"spec is missing the required field(s) {', '.join(missing)}")
         hidden = data.get("hidden")
-        if hidden is not None:
+        if hidden is not None and not isinstance(hidden, Hidden):
             if not isinstance(hidden, dict):
                 raise SpecError(f"spec 'hidden' must be null or an object with kind and units (got {hidden!r})")
             _refuse_unknown("Hidden", hidden, [f.name for f in dataclasses.fields(Hidden)])
@@ -329,15 +346,19 @@ class LMUSpec:
 
     # ----------------------------------------------------------------- checks on data given to a backend
     def check_input(self, x) -> np.ndarray:
-        """Validate an input batch ``(batch, T, input_d)`` and return it as an array of the spec's dtype."""
-        try:
-            arr = np.asarray(x)
-        except Exception as err:  # ragged lists and the like
-            raise ValueError(f"input x must be an array of shape (batch, T, {self.input_d}) ({err})") from None
-        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-            raise TypeError(f"input x must hold real numbers (got dtype {arr.dtype})")
-        if np.iscomplexobj(arr):
-            raise TypeError("input x must hold real numbers (got a complex array)")
+        """Validate an input batch ``(batch, T, input_d)`` and return it as an array of the spec's dtype.
+
+        Examples
+        --------
+        >>> spec = LMUSpec(memory_d=1, order=4, theta=8, input_d=2)
+        >>> spec.check_input([[[1, 2], [3, 4]]]).dtype
+        dtype('float32')
+        >>> spec.check_input(np.zeros((5, 2)))
+        Traceback (most recent call last):
+        ...
+        ValueError: input x must have shape (batch, T, 2), 3 axes (got shape (5, 2); add a batch axis with x[None])
+        """
+        arr = _real_array("input x", x, f"(batch, T, {self.input_d})")
         if arr.ndim != 3:
             hint = "; add a batch axis with x[None]" if arr.ndim == 2 else ""
             raise ValueError(f"input x must have shape (batch, T, {self.input_d}), 3 axes (got shape "
@@ -350,19 +371,56 @@ class LMUSpec:
         return arr.astype(self.dtype, copy=False)
 
     def check_state(self, state, batch: int) -> dict[str, np.ndarray]:
-        """Validate a streaming state dict against :meth:`state_shapes` for this batch size."""
+        """Validate a streaming state dict against :meth:`state_shapes` for this batch size.
+
+        Examples
+        --------
+        >>> spec = LMUSpec(memory_d=1, order=4, theta=8, input_d=1)
+        >>> spec.check_state({"memory": np.zeros((1, 3))}, batch=1)
+        Traceback (most recent call last):
+        ...
+        ValueError: state['memory'] must have shape (1, 4) (got (1, 3))
+        """
         shapes = self.state_shapes(batch)
-        if not isinstance(state, dict):
+        if not isinstance(state, Mapping):
             raise TypeError(f"state must be a dict with keys {sorted(shapes)} (got {type(state).__name__})")
         if set(state) != set(shapes):
-            raise ValueError(f"state must have exactly the keys {sorted(shapes)} (got {sorted(state)})")
+            got = sorted(map(repr, state))
+            raise ValueError(f"state must have exactly the keys {sorted(shapes)} (got [{', '.join(got)}])")
         out = {}
         for key, shape in shapes.items():
-            arr = np.asarray(state[key])
+            arr = _real_array(f"state['{key}']", state[key], str(shape))
             if arr.shape != shape:
                 raise ValueError(f"state['{key}'] must have shape {shape} (got {arr.shape})")
             out[key] = arr.astype(self.dtype, copy=False)
         return out
+
+
+def _real_array(what: str, value, shape: str) -> np.ndarray:
+    """``np.asarray(value)`` refusing ragged nesting, non-numeric, object and complex data with one clear error."""
+    try:
+        arr = np.asarray(value)
+    except Exception as err:  # ragged lists and the like
+        raise ValueError(f"{what} must be an array of shape {shape} ({err})") from None
+    if np.iscomplexobj(arr):
+        raise TypeError(f"{what} must hold real numbers (got a complex array)")
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{what} must hold real numbers (got dtype {arr.dtype})")
+    return arr
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside lmu (through ``replace``, ``from_json``,
+    ``dataclasses.replace`` and the generated ``__init__``), so the user sees their own line."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    skip = (os.path.abspath(dataclasses.__file__), "<string>")
+    frame, level = sys._getframe(1), 1
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if not (name in skip or os.path.dirname(os.path.abspath(name)) == here):
+            return level
+        frame, level = frame.f_back, level + 1
+    return 1
 
 
 def _refuse_unknown(owner, data, names):

@@ -71,6 +71,8 @@ class LMUWeights(Mapping):
     >>> sorted(w), w["kernel"].shape
     (['kernel'], (1, 1))
     >>> w2 = w.replace(kernel=w["kernel"] * 2)
+    >>> w2 == w, w2.replace(kernel=w["kernel"]) == w
+    (False, True)
     """
 
     def __init__(self, spec: LMUSpec, arrays: Mapping):
@@ -91,7 +93,10 @@ class LMUWeights(Mapping):
                             f"{', '.join(f'{n} {s}' for n, s in shapes.items()) or 'no weights'}")
         data = {}
         for name, shape in shapes.items():
-            arr = np.asarray(arrays[name])
+            try:
+                arr = np.asarray(arrays[name])
+            except Exception as err:  # ragged nesting and the like
+                raise SpecError(f"weight '{name}' must be an array of shape {shape} ({err})") from None
             if arr.dtype == object or not (np.issubdtype(arr.dtype, np.floating)
                                            or np.issubdtype(arr.dtype, np.integer)):
                 raise TypeError(f"weight '{name}' must be a real numeric array (got dtype {arr.dtype})")
@@ -123,6 +128,15 @@ class LMUWeights(Mapping):
 
     def __len__(self):
         return len(self._data)
+
+    def __eq__(self, other):
+        # Mapping's __eq__ compares arrays with ``==`` and fails on any array of more than one element.
+        if not isinstance(other, LMUWeights):
+            return NotImplemented
+        return (self._spec == other._spec and self._data.keys() == other._data.keys()
+                and all(np.array_equal(a, other._data[n], equal_nan=True) for n, a in self._data.items()))
+
+    __hash__ = None  # unhashable, like the dict it stands for
 
     def replace(self, arrays: Mapping | None = None, /, **named) -> "LMUWeights":
         """A checked copy with some arrays replaced, given as a mapping (``{"hidden/kernel": ...}``) or by name."""
@@ -180,11 +194,27 @@ def _initialize(name: str, shape, rng) -> np.ndarray:
     return _truncated_normal(rng, shape, np.sqrt(variance))
 
 
+def _check_seed(seed):
+    if seed is None:
+        return None
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"init_weights seed must be a non-negative integer or None (got {seed!r})")
+    if seed < 0:
+        raise ValueError(f"init_weights seed must be a non-negative integer or None (got {seed!r})")
+    return int(seed)
+
+
 def init_weights(spec: LMUSpec, seed: int = 0) -> LMUWeights:
     """Fresh weights with Keras' defaults.
 
     Glorot-uniform kernels (the spec's ``kernel_initializer`` for ``kernel``), orthogonal recurrent kernels, zero
     biases except the LSTM's forget gate (ones), and ``theta = spec.theta`` when trainable.
+
+    Parameters
+    ----------
+    spec : LMUSpec
+    seed : int or None
+        A non-negative integer: the same seed gives the same weights. None draws fresh entropy.
 
     Examples
     --------
@@ -194,7 +224,7 @@ def init_weights(spec: LMUSpec, seed: int = 0) -> LMUWeights:
     [0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]
     """
     shapes = weight_shapes(spec)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_check_seed(seed))
     arrays = {}
     for name, shape in shapes.items():
         if name == "kernel":
@@ -234,6 +264,10 @@ def save_weights(path, spec: LMUSpec, weights) -> None:
         np.savez(fh, **arrays)
 
 
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+_NPY_MAGIC = b"\x93NUMPY"
+
+
 def load_weights(path) -> tuple[LMUSpec, LMUWeights]:
     """Load ``(spec, weights)`` from a file written by :func:`save_weights`.
 
@@ -242,13 +276,24 @@ def load_weights(path) -> tuple[LMUSpec, LMUWeights]:
     """
     path = os.fspath(path)
     try:
-        archive = np.load(path, allow_pickle=False)
+        with open(path, "rb") as fh:
+            head = fh.read(6)
     except FileNotFoundError:
         raise FileNotFoundError(f"no LMU weights file at {path!r}") from None
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
-        raise ValueError(f"{path!r} is not an LMU weights file written by lmu.save_weights ({err})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
+    except OSError as err:
+        raise ValueError(f"{path!r} cannot be read as an LMU weights file ({err})") from None
+    if head.startswith(_NPY_MAGIC):
         raise ValueError(f"{path!r} is a single .npy array, not an LMU weights archive from lmu.save_weights")
+    if not head.startswith(_ZIP_MAGIC):
+        what = "it is empty" if not head else "it does not start with a zip header"
+        raise ValueError(f"{path!r} is not an LMU weights file written by lmu.save_weights: an .npz (zip) "
+                         f"archive is expected and {what}")
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{path!r} is corrupt or truncated: not a complete .npz (zip) archive ({err})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):  # pragma: no cover - the magic check above rules it out
+        raise ValueError(f"{path!r} is not an LMU weights archive from lmu.save_weights")
     with archive:
         try:
             arrays = {name: archive[name] for name in archive.files}
@@ -259,16 +304,25 @@ def load_weights(path) -> tuple[LMUSpec, LMUWeights]:
             raise ValueError(f"{path!r} is corrupt or truncated ({err})") from None
         except (OSError, EOFError, zipfile.BadZipFile, KeyError) as err:
             raise ValueError(f"{path!r} is corrupt or truncated ({err})") from None
+    for name, arr in arrays.items():
+        if not isinstance(arr, np.ndarray):
+            raise ValueError(f"{path!r}: entry {name!r} is not a .npy array; the file was not written by "
+                             "lmu.save_weights")
     if _SPEC_KEY not in arrays:
         raise ValueError(f"{path!r} has no {_SPEC_KEY} entry: it was not written by lmu.save_weights")
     version = arrays.pop(_FORMAT_KEY, np.array(FILE_FORMAT))
-    if version.shape != () or not np.issubdtype(version.dtype, np.integer) or int(version) > FILE_FORMAT:
-        raise ValueError(f"{path!r} uses weights file format {version!r}, newer than this lmu reads "
-                         f"({FILE_FORMAT}): upgrade lmu")
+    if version.shape != () or not np.issubdtype(version.dtype, np.integer) or int(version) < 1:
+        raise ValueError(f"{path!r}: {_FORMAT_KEY} must be a positive integer (got {version!r})")
+    if int(version) > FILE_FORMAT:
+        raise ValueError(f"{path!r} uses weights file format {int(version)}, newer than this lmu reads "
+                         f"({FILE_FORMAT}): upgrade lmu (pip install -U lmu)")
     text = arrays.pop(_SPEC_KEY)
     if text.shape != () or text.dtype.kind != "U":
         raise ValueError(f"{path!r}: {_SPEC_KEY} must be a JSON string (got dtype {text.dtype})")
-    spec = LMUSpec.from_json(str(text))
+    try:
+        spec = LMUSpec.from_json(str(text))
+    except SpecError as err:
+        raise SpecError(f"{path!r}: the stored spec is invalid: {err}") from None
     for name, arr in arrays.items():
         if arr.dtype != np.dtype(spec.dtype):
             raise SpecError(f"{path!r}: weight '{name}' has dtype {arr.dtype} but the spec's dtype is "

@@ -1,0 +1,167 @@
+"""The ``lmu`` command line: ``backends``, ``check``, ``demo``, ``plot basis`` and ``spec``.
+
+Design rule: every command works with the core alone (NumPy backend, no framework); a user error prints one line
+starting ``lmu: error:`` and exits with status 2, a failed conformance check exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+from . import __version__
+from .errors import BackendUnavailable, SpecError, UnsupportedSpec
+from .registry import backends as list_backends
+from .registry import get_backend
+
+__all__ = ["main"]
+
+
+def _table(rows, header) -> str:
+    rows = [header] + [[("-" if v is None else str(v)) for v in row] for row in rows]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _cmd_backends(args) -> int:
+    rows = list_backends()
+    if args.json:
+        print(json.dumps([r.to_dict() for r in rows], indent=2))
+        return 0
+    table = [[r.name, "available" if r.available else "missing", r.version, r.provider,
+              "(core)" if r.available and not r.extra else (r.reason or f'pip install "lmu[{r.extra}]"')]
+             for r in rows]
+    print(_table(table, ["backend", "status", "version", "provider", "install / reason"]))
+    return 0
+
+
+def _cmd_check(args) -> int:
+    from . import testing
+
+    names = [args.backend] if args.backend else [r.name for r in list_backends()]
+    rows, failed = [], []
+    for name in names:
+        try:
+            get_backend(name)
+        except BackendUnavailable as err:
+            if args.backend:
+                raise
+            rows.append([name, "-", "-", "-", "-", "-", f"skipped: {err}"])
+            continue
+        report = testing.check_backend(name, quick=args.quick)
+        by_tol = {}
+        for r in report.results:
+            if r.error is not None and r.tolerance is not None:
+                by_tol[r.tolerance] = max(by_tol.get(r.tolerance, 0.0), r.error)
+        cases = len({r.case for r in report.results})
+        rows.append([name, cases, len(report.refused),
+                     f"{by_tol.get(testing.TOLERANCE['float64'], 0.0):.1e}",
+                     f"{by_tol.get(testing.TOLERANCE['float32'], 0.0):.1e}",
+                     f"{report.seconds:.1f}s", "PASS" if report.passed else f"FAIL ({len(report.failures)})"])
+        failed.extend(report.failures)
+        if report.refused and args.verbose:
+            print(f"{name} refuses: {', '.join(report.refused)}")
+    header = ["backend", "cases", "refused", "max err f64 (tol 1e-9)", "max err f32 (tol 2e-5)", "time",
+              "result"]
+    print(_table(rows, header))
+    for result in failed:
+        print(f"FAILED {result}")
+    return 1 if failed else 0
+
+
+def _cmd_demo(args) -> int:
+    from . import demo
+
+    print(f"An untrained LMU (no kernel, no hidden cell, θ = {demo.THETA} steps) fed white noise band-limited to "
+          "1 cycle per θ;\nthe input delayed by r·θ is decoded from the memory with the Legendre readout.\n")
+    table = demo.delay_table(seed=args.seed)
+    print("NRMSE of u(t − r·θ), by order and delay r:")
+    print(_table([[f"order {res.order}"] + [f"{e:.4f}" for e in res.nrmse] for res in table],
+                 [""] + [f"r={r:g}" for r in demo.DELAYS]))
+    curves = demo.bandwidth_table(seed=args.seed)
+    print("\nMean NRMSE over r in [0, 1] as the input's band limit grows (cycles per θ):")
+    print(_table([[f"order {q}"] + [f"{e:.4f}" for _, e in curve] for q, curve in curves.items()],
+                 [""] + [f"{b:g}" for b in demo.BANDS]))
+    print("\nMore coefficients hold faster signals; no order holds what changes much faster than its window.")
+    if args.plot:
+        from .plots import plot_demo
+
+        plot_demo(args.plot, seed=args.seed)
+        print(f"\nwrote {args.plot}")
+    return 0
+
+
+def _cmd_plot(args) -> int:
+    from .plots import plot_basis
+
+    if args.order < 1:
+        raise SpecError(f"--order must be a positive integer (got {args.order})")
+    plot_basis(args.order, args.output)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _cmd_spec(args) -> int:
+    from .spec import LMUSpec
+    from .weights import weight_shapes
+
+    try:
+        with open(args.file, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as err:
+        raise SpecError(f"cannot read spec file {args.file!r}: {err.strerror}") from None
+    spec = LMUSpec.from_json(text)
+    print(json.dumps(spec.to_dict(), indent=2))
+    shapes = weight_shapes(spec)
+    params = sum(int(math.prod(s)) for s in shapes.values())
+    print(f"# valid: output size {spec.output_size}, {params} trainable parameters, "
+          f"{'LTI (parallel form allowed)' if spec.is_lti else 'not LTI (step loop)'}", file=sys.stderr)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lmu", description="The Legendre Memory Unit, described once and "
+                                     "built in any framework.")
+    parser.add_argument("--version", action="version", version=f"lmu {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("backends", help="list backends: installed, missing, and how to install them")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_backends)
+
+    p = sub.add_parser("check", help="run the conformance kit on every installed backend (exit 1 on failure)")
+    p.add_argument("--backend", metavar="NAME", help="check only this backend")
+    p.add_argument("--quick", action="store_true", help="a 20-case subset of the battery (10 specs in 2 dtypes)")
+    p.add_argument("-v", "--verbose", action="store_true", help="also list refused cases")
+    p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser("demo", help="an untrained LMU reconstructs delayed band-limited white noise")
+    p.add_argument("--plot", metavar="FILE", help="also draw input, memory and reconstructions (PNG, SVG, PDF)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the white noise")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("plot", help="draw a figure")
+    what = p.add_subparsers(dest="figure", required=True, metavar="FIGURE")
+    b = what.add_parser("basis", help="the shifted Legendre basis")
+    b.add_argument("--order", type=int, default=12)
+    b.add_argument("-o", "--output", required=True, metavar="FILE")
+    b.set_defaults(func=_cmd_plot)
+
+    p = sub.add_parser("spec", help="validate a spec JSON file and print it normalized")
+    p.add_argument("file")
+    p.set_defaults(func=_cmd_spec)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``lmu`` console script and ``python -m lmu``."""
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (SpecError, BackendUnavailable, UnsupportedSpec, ValueError, TypeError, OSError) as err:
+        print(f"lmu: error: {err}", file=sys.stderr)
+        return 2

@@ -1,0 +1,75 @@
+"""Figures drawn by the CLI: the shifted Legendre basis and the delay demo.
+
+Design rule: matplotlib is optional (``pip install "lmu[plot]"``) and imported only inside these functions,
+with the Agg backend so that they work without a screen.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import legendre
+from .demo import THETA, bandwidth_table, delay_memory
+from .errors import BackendUnavailable
+from .signals import delayed, white_noise
+
+__all__ = ["plot_basis", "plot_demo"]
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise BackendUnavailable('plotting needs matplotlib: pip install "lmu[plot]"') from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_basis(order: int, path) -> None:
+    """Draw the first ``order`` shifted Legendre polynomials on [0, 1] into an image file."""
+    plt = _pyplot()
+    r = np.linspace(0, 1, 400)
+    basis = legendre.shifted_legendre(order, r)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i in range(order):
+        ax.plot(r, basis[:, i], lw=1.2, label=f"$\\tilde P_{{{i}}}$" if order <= 12 else None)
+    ax.set_xlabel("r = delay / θ")
+    ax.set_ylabel("$\\tilde P_i(r)$")
+    ax.set_title(f"Shifted Legendre basis, order {order}")
+    if order <= 12:
+        ax.legend(ncol=1, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_demo(path, order: int = 12, theta: float = THETA, seed: int = 0) -> None:
+    """Input, memory and reconstructions of an untrained LMU, plus the NRMSE against the band limit."""
+    plt = _pyplot()
+    steps = int(8 * theta)
+    signal = white_noise(steps, cutoff=1.0 / theta, seed=seed)[:, 0]
+    memory = delay_memory(order, theta, signal)
+    t = np.arange(steps)
+    fig, axes = plt.subplots(3, 1, figsize=(8, 9))
+    axes[0].plot(t, signal, color="0.6", lw=2, label="input u(t)")
+    for r, color in ((0.5, "C0"), (1.0, "C3")):
+        decoded = memory @ legendre.delay_readout(order, r)
+        axes[0].plot(t, delayed(signal, int(r * theta)), color=color, lw=2, alpha=0.35)
+        axes[0].plot(t, decoded, color=color, lw=1, ls="--", label=f"decoded u(t − {r:g}θ)")
+    axes[0].set_title(f"Untrained LMU (order {order}, θ = {theta:g} steps): delayed input from the memory")
+    axes[0].legend(fontsize=8, ncol=3)
+    axes[1].plot(t, memory, lw=0.8)
+    axes[1].set_title("memory m(t) (one line per Legendre coefficient)")
+    for q, curve in bandwidth_table().items():
+        bands, errs = zip(*curve)
+        axes[2].plot(bands, errs, marker="o", label=f"order {q}")
+    axes[2].set_xlabel("input band limit (cycles per θ)")
+    axes[2].set_ylabel("mean NRMSE over r ∈ [0, 1]")
+    axes[2].set_yscale("log")
+    axes[2].legend(fontsize=8)
+    axes[1].set_xlabel("time step")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
