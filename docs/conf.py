@@ -62,9 +62,12 @@ autodoc_preserve_defaults = True
 napoleon_google_docstring = False
 napoleon_numpy_docstring = True
 napoleon_use_rtype = False
-napoleon_use_ivar = True
+napoleon_use_ivar = False
 
 # -- doctest -------------------------------------------------------------------------------------------------
+# Only the explicit ``.. doctest::`` / ``.. testcode::`` blocks of these pages: the examples in the docstrings
+# that autodoc pulls in run under pytest (--doctest-modules), in their own module's namespace.
+doctest_test_doctest_blocks = ""
 doctest_global_setup = """
 import numpy as np
 import lmu

@@ -53,14 +53,10 @@ def _cmd_check(args) -> int:
             rows.append([name, "-", "-", "-", "-", "-", f"skipped: {err}"])
             continue
         report = testing.check_backend(name, quick=args.quick)
-        by_tol = {}
-        for r in report.results:
-            if r.error is not None and r.tolerance is not None:
-                by_tol[r.tolerance] = max(by_tol.get(r.tolerance, 0.0), r.error)
+        errors = report.max_errors
         cases = len({r.case for r in report.results})
         rows.append([name, cases, len(report.refused),
-                     f"{by_tol.get(testing.TOLERANCE['float64'], 0.0):.1e}",
-                     f"{by_tol.get(testing.TOLERANCE['float32'], 0.0):.1e}",
+                     f"{errors.get('float64', 0.0):.1e}", f"{errors.get('float32', 0.0):.1e}",
                      f"{report.seconds:.1f}s", "PASS" if report.passed else f"FAIL ({len(report.failures)})"])
         failed.extend(report.failures)
         if report.refused and args.verbose:

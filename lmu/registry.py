@@ -139,6 +139,7 @@ class BackendInfo:
     extra: str | None
 
     def to_dict(self) -> dict:
+        """The row as a plain dict (what ``lmu backends --json`` prints)."""
         return dataclasses.asdict(self)
 
 

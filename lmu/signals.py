@@ -68,7 +68,7 @@ def nrmse(estimate, target) -> float:
 
     Examples
     --------
-    >>> nrmse([1.0, 1.0], [1.0, -1.0])
+    >>> nrmse([0.0, 2.0], [1.0, 1.0])
     1.0
     """
     estimate, target = np.asarray(estimate, float), np.asarray(target, float)

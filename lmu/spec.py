@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .errors import SpecError
-from .legendre import DISCRETIZERS, euler_spectral_radius
+from .legendre import DISCRETIZERS, euler_min_theta
 
 __all__ = ["LMUSpec", "Hidden", "SCHEMA_VERSION", "ACTIVATIONS", "HIDDEN_KINDS", "INITIALIZERS", "DTYPES"]
 
@@ -27,7 +27,7 @@ SCHEMA_VERSION = 1
 ACTIVATIONS = ("linear", "tanh", "relu", "sigmoid")
 HIDDEN_KINDS = ("dense", "rnn", "lstm")
 DTYPES = ("float32", "float64")
-#: Keras initializer names accepted for ``LMUSpec.kernel_initializer`` (``None``: no input kernel).
+#: Keras initializer names accepted for ``LMUSpec.kernel_initializer`` (None means no input kernel).
 INITIALIZERS = (
     "glorot_uniform",
     "glorot_normal",
@@ -133,7 +133,7 @@ class Hidden:
 class LMUSpec:
     """A complete, backend-neutral description of one LMU layer.
 
-    One step (DESIGN.md): ``e = [x_t, o_{t-1}]`` (hidden_to_memory) or ``x_t``; ``u = e @ kernel (+ bias)
+    One step (see the concepts page): ``e = [x_t, o_{t-1}]`` (hidden_to_memory) or ``x_t``; ``u = e @ kernel (+ bias)
     (+ m_{t-1} @ recurrent_kernel)``; ``m_t = m_{t-1} Āᵀ + u B̄ᵀ``; ``z = [m_t, x_t]`` (input_to_hidden) or
     ``m_t``; ``o = hidden(z)``.
 
@@ -149,8 +149,12 @@ class LMUSpec:
         Size of the input feature dimension (required).
     hidden : Hidden or None
         The hidden cell; None outputs the memory (and x with input_to_hidden).
-    hidden_to_memory, memory_to_memory, input_to_hidden : bool
-        The optional connections of the LMU cell.
+    hidden_to_memory : bool
+        Feed the hidden output ``o_{t-1}`` back into the memory's input ``e``.
+    memory_to_memory : bool
+        Feed the memory ``m_{t-1}`` back into the memory's input ``u`` through ``recurrent_kernel``.
+    input_to_hidden : bool
+        Give the hidden cell ``x_t`` beside the memory.
     discretizer : {"zoh", "euler", "bilinear"}
     trainable_theta : bool
         θ becomes a weight (``theta``) that wins over ``spec.theta``.
@@ -159,8 +163,10 @@ class LMUSpec:
     kernel_initializer : str or None
         Keras initializer name for the input kernel; None means no kernel (``u = e``), which requires
         ``input_d`` (+ ``units`` with hidden_to_memory) to equal ``memory_d``.
-    dropout, recurrent_dropout : float in [0, 1)
-        Training-time dropout on ``e`` and on ``m_{t-1}`` (the latter requires memory_to_memory).
+    dropout : float in [0, 1)
+        Training-time dropout on ``e`` before the kernel (one mask per sequence).
+    recurrent_dropout : float in [0, 1)
+        Training-time dropout on ``m_{t-1}`` on the memory_to_memory path (requires memory_to_memory).
     return_sequences : bool
         Output every step ``(batch, T, out)`` or only the last ``(batch, out)``.
     dtype : {"float32", "float64"}
@@ -232,12 +238,15 @@ class LMUSpec:
             raise SpecError(f"LMUSpec.recurrent_dropout={self.recurrent_dropout} drops m on the memory_to_memory "
                             "path, which is off: set memory_to_memory=True or recurrent_dropout=0")
         if self.discretizer == "euler":
-            radius = euler_spectral_radius(self.order, self.theta)
-            if radius >= 1:
+            # Exact from A's (cached) eigenvalues up to order 1024; beyond, that eigenvalue problem costs seconds
+            # and the growth law fitted on orders 64–1024 (θ_min ≈ 6560 · (order/256)^1.68) stands in for it.
+            exact = self.order <= 1024
+            min_theta = euler_min_theta(self.order) if exact else 6560.0 * (self.order / 256) ** 1.68
+            if self.theta <= min_theta:
                 warnings.warn(
                     f"LMUSpec(discretizer='euler', order={self.order}, theta={self.theta:g}) is unstable "
-                    f"(spectral radius {radius:.4g} >= 1): use discretizer='zoh' or theta >= about "
-                    f"{4 * self.order}", RuntimeWarning, stacklevel=_caller_stacklevel())
+                    f"(spectral radius >= 1 below theta {'=' if exact else '≈'} {min_theta:.4g}): use "
+                    f"discretizer='zoh' or a longer theta", RuntimeWarning, stacklevel=_caller_stacklevel())
 
     # ----------------------------------------------------------------- sizes the backends need
     @property
@@ -247,17 +256,18 @@ class LMUSpec:
 
     @property
     def enc_d(self) -> int:
-        """Size of ``e``: ``input_d`` (+ ``hidden.units`` with hidden_to_memory)."""
+        """The size of ``e``, which is ``input_d`` (+ ``hidden.units`` with hidden_to_memory)."""
         return self.input_d + (self.hidden.units if self.hidden_to_memory else 0)
 
     @property
     def z_d(self) -> int:
-        """Size of the hidden cell's input ``z``: ``memory_d · order`` (+ ``input_d`` with input_to_hidden)."""
+        """The size of the hidden cell's input ``z``, which is ``memory_d · order`` (+ ``input_d`` with
+        input_to_hidden)."""
         return self.memory_size + (self.input_d if self.input_to_hidden else 0)
 
     @property
     def output_size(self) -> int:
-        """Features per output step: ``hidden.units``, or ``z_d`` without a hidden cell."""
+        """The number of features per output step (``hidden.units``, or ``z_d`` without a hidden cell)."""
         return self.hidden.units if self.hidden is not None else self.z_d
 
     @property

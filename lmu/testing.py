@@ -45,7 +45,9 @@ __all__ = [
     "assert_conforms",
 ]
 
+#: The fixed relative tolerances, by dtype.
 TOLERANCE = {"float64": 1e-9, "float32": 2e-5}
+#: The checks run on every case: outputs vs the reference, the weights round trip, chunked streaming, NaN input.
 CHECKS = ("outputs", "weights", "streaming", "nan")
 
 
@@ -91,21 +93,34 @@ class Report:
 
     @property
     def passed(self) -> bool:
+        """True when no check failed (refused cases do not fail)."""
         return all(r.passed for r in self.results)
 
     @property
     def failures(self) -> list[Result]:
+        """The results that failed."""
         return [r for r in self.results if not r.passed]
 
     @property
     def refused(self) -> list[str]:
+        """The ids of the cases the backend refused (its ``check(spec)`` gave reasons)."""
         return sorted({r.case for r in self.results if r.refused})
 
     @property
     def max_error(self) -> float:
-        """The largest error relative to its tolerance's dtype family, as a plain relative error."""
-        errors = [r.error for r in self.results if r.error is not None and np.isfinite(r.error)]
-        return max(errors, default=0.0)
+        """The largest finite relative error over every check."""
+        return max(self.max_errors.values(), default=0.0)
+
+    @property
+    def max_errors(self) -> dict[str, float]:
+        """The largest finite relative error per dtype, e.g. ``{"float64": 3e-15, "float32": 9e-8}``."""
+        dtype_of = {tol: dtype for dtype, tol in TOLERANCE.items()}
+        out: dict[str, float] = {}
+        for r in self.results:
+            if r.error is not None and np.isfinite(r.error) and r.tolerance in dtype_of:
+                dtype = dtype_of[r.tolerance]
+                out[dtype] = max(out.get(dtype, 0.0), r.error)
+        return out
 
 
 # ------------------------------------------------------------------------------------------------- the battery

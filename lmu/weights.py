@@ -117,7 +117,7 @@ class LMUWeights(Mapping):
 
     @property
     def theta(self) -> float:
-        """The window in effect: the ``theta`` weight when trainable, else ``spec.theta``."""
+        """The window in effect (the ``theta`` weight when trainable, else ``spec.theta``)."""
         return float(self._data["theta"]) if "theta" in self._data else self._spec.theta
 
     def __getitem__(self, name):

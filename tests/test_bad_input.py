@@ -213,7 +213,8 @@ def foreign_zip_member(path):
 
 FILE_CASES = [
     ("missing-array", missing_array, lmu.SpecError, r"weights do not fit the spec \(missing hidden/recurrent_kernel\)"),
-    ("wrong-shape", wrong_shape, lmu.SpecError, r"weight 'kernel' must have shape \(3, 2\) for this spec \(got \(4, 2\)\)"),
+    ("wrong-shape", wrong_shape, lmu.SpecError,
+     r"weight 'kernel' must have shape \(3, 2\) for this spec \(got \(4, 2\)\)"),
     ("wrong-dtype", wrong_dtype, lmu.SpecError,
      r"weight 'hidden/kernel' has dtype float64 but the spec's dtype is float32"),
     ("pickled-object-array", pickled_object_array, ValueError, r"holds a pickled object array; lmu never unpickles"),
