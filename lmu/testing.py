@@ -288,12 +288,17 @@ def _compare(case, check, actual, expected, started, what=""):
     return Result(case.id, check, not msg, err, tol, time.perf_counter() - started, msg)
 
 
-def _check_outputs(backend, case, options):
+def _setup(backend, case, options, input_seed):
+    """The kit's weights, the backend's model holding them, and an input; and the time it started."""
     started = time.perf_counter()
     weights = case_weights(case.spec)
     model = build(case.spec, backend, weights=weights, **options)
-    x = case_input(case)
-    return _compare(case, "outputs", run(model, x), reference_output(case.spec, weights, x), started)
+    return started, case.spec, weights, model, case_input(case, seed=input_seed)
+
+
+def _check_outputs(backend, case, options):
+    started, spec, weights, model, x = _setup(backend, case, options, input_seed=0)
+    return _compare(case, "outputs", run(model, x), reference_output(spec, weights, x), started)
 
 
 def _check_weights(backend, case, options):
@@ -320,11 +325,7 @@ def _check_weights(backend, case, options):
 
 
 def _check_streaming(backend, case, options):
-    started = time.perf_counter()
-    spec = case.spec
-    weights = case_weights(spec)
-    model = build(spec, backend, weights=weights, **options)
-    x = case_input(case, seed=5)
+    started, spec, weights, model, x = _setup(backend, case, options, input_seed=5)
     steps = case.steps
     cuts = sorted({0, steps // 3, (2 * steps) // 3, steps} - {0}) if steps >= 3 else [steps]
     state, outs, start = None, [], 0
@@ -349,11 +350,7 @@ def _check_streaming(backend, case, options):
 
 
 def _check_nan(backend, case, options):
-    started = time.perf_counter()
-    spec = case.spec
-    weights = case_weights(spec)
-    model = build(spec, backend, weights=weights, **options)
-    x = case_input(case, seed=9)
+    started, spec, weights, model, x = _setup(backend, case, options, input_seed=9)
     k = case.steps // 2
     x[0, k, 0] = np.nan
     y = np.asarray(run(model, x), dtype=np.float64)
