@@ -408,6 +408,8 @@ class LMUSpec:
 
 def _real_array(what: str, value, shape: str) -> np.ndarray:
     """``np.asarray(value)`` refusing ragged nesting, non-numeric, object and complex data with one clear error."""
+    if type(value) is np.ndarray and value.dtype.kind in "fiub":  # the common case, on the streaming hot path
+        return value
     try:
         arr = np.asarray(value)
     except Exception as err:  # ragged lists and the like
