@@ -26,12 +26,45 @@ __all__ = [
     "euler_min_theta",
     "propagate",
     "impulse_response",
+    "impulse_response_dtheta",
+    "discretize_arrays",
+    "NumpyOps",
+    "NUMPY",
     "truncation_length",
     "shifted_legendre",
     "delay_readout",
 ]
 
 DISCRETIZERS = ("zoh", "euler", "bilinear")
+
+
+class NumpyOps:
+    """The few array primitives the formulas below need, for NumPy float64 arrays.
+
+    A backend that needs the same formulas on its own arrays (differentiable in θ, on a GPU) passes an object with
+    these six methods for its framework (``lmu_torch`` does); the formulas themselves stay here.
+    """
+
+    def asarray(self, x, like=None):
+        return np.asarray(x, dtype=np.float64)
+
+    def zeros(self, shape, like):
+        return np.zeros(shape)
+
+    def eye(self, n, like):
+        return np.eye(n)
+
+    def arange(self, n, like):
+        return np.arange(n, dtype=np.float64)
+
+    def expm(self, m):
+        return scipy.linalg.expm(m)
+
+    def solve(self, a, b):
+        return np.linalg.solve(a, b)
+
+
+NUMPY = NumpyOps()
 
 
 def continuous(order: int) -> tuple[np.ndarray, np.ndarray]:
@@ -96,20 +129,37 @@ def discretize(order: int, theta: float, method: str = "zoh") -> tuple[np.ndarra
     theta = float(theta)
     if not (math.isfinite(theta) and theta > 0):
         raise ValueError(f"theta must be a finite number > 0 (got {theta!r})")
-    A, B = continuous(order)
+    if method not in DISCRETIZERS:
+        raise ValueError(f"discretizer must be one of {', '.join(DISCRETIZERS)} (got {method!r})")
+    A_bar, B_bar = discretize_arrays(*continuous(order), theta, method)
+    return A_bar, B_bar
+
+
+def discretize_arrays(A, B, theta, method: str = "zoh", ops=NUMPY):
+    """:func:`discretize` for given continuous ``A``, ``B`` and any array kind (see :class:`NumpyOps`).
+
+    With torch arrays and a ``theta`` tensor that requires grad, ``Ā`` and ``B̄`` are differentiable in θ.
+
+    Examples
+    --------
+    >>> A_bar, B_bar = discretize_arrays(*continuous(4), 10.0, "euler")
+    >>> bool(np.allclose(A_bar, np.eye(4) + continuous(4)[0] / 10))
+    True
+    """
+    order = A.shape[0]
     A, B = A / theta, B / theta
     if method == "zoh":
-        block = np.zeros((order + 1, order + 1))
+        block = ops.zeros((order + 1, order + 1), like=A)
         block[:order, :order] = A
         block[:order, order] = B
-        expm = scipy.linalg.expm(block)
-        return expm[:order, :order].copy(), expm[:order, order].copy()
+        expm = ops.expm(block)
+        return expm[:order, :order] + 0.0, expm[:order, order] + 0.0  # copies, not views of the block
     if method == "euler":
-        return np.eye(order) + A, B
+        return ops.eye(order, like=A) + A, B
     if method == "bilinear":
-        lhs = np.eye(order) - 0.5 * A
-        A_bar = np.linalg.solve(lhs, np.eye(order) + 0.5 * A)
-        B_bar = np.linalg.solve(lhs, B)
+        lhs = ops.eye(order, like=A) - 0.5 * A
+        A_bar = ops.solve(lhs, ops.eye(order, like=A) + 0.5 * A)
+        B_bar = ops.solve(lhs, B[:, None])[:, 0]
         return A_bar, B_bar
     raise ValueError(f"discretizer must be one of {', '.join(DISCRETIZERS)} (got {method!r})")
 
@@ -168,7 +218,7 @@ def euler_min_theta(order: int) -> float:
     return float(np.max(np.abs(lam) ** 2 / (-2.0 * lam.real)))
 
 
-def propagate(A_bar: np.ndarray, v: np.ndarray, length: int) -> np.ndarray:
+def propagate(A_bar, v, length: int, ops=NUMPY):
     """``out[t] = v Āᵗᵀ`` for ``t = 0 … length-1``, for one vector or a stack of them.
 
     Computed without a loop over time steps, so it serves both the impulse response (``v = B̄``) and the free
@@ -199,15 +249,14 @@ def propagate(A_bar: np.ndarray, v: np.ndarray, length: int) -> np.ndarray:
     >>> bool(np.allclose(out[3], A_bar @ A_bar @ A_bar @ B_bar))
     True
     """
-    A_bar = np.asarray(A_bar, dtype=np.float64)
-    v = np.asarray(v, dtype=np.float64)
+    A_bar, v = ops.asarray(A_bar, like=v), ops.asarray(v, like=v)
     length = int(length)
-    out = np.empty((max(length, 0),) + v.shape, dtype=np.float64)
+    out = ops.zeros((max(length, 0),) + tuple(v.shape), like=v)
     if length <= 0:
         return out
     out[0] = v
     filled = 1
-    power_t = A_bar.T.copy()  # (Ā^filled)ᵀ while doubling, then (Ā^_BLOCK)ᵀ
+    power_t = A_bar.T + 0.0  # (Ā^filled)ᵀ while doubling, then (Ā^_BLOCK)ᵀ
     while filled < length:
         step = min(filled, _BLOCK)
         n = min(step, length - filled)
@@ -221,7 +270,7 @@ def propagate(A_bar: np.ndarray, v: np.ndarray, length: int) -> np.ndarray:
 _BLOCK = 256  # propagate's largest power of Ā (see its Notes)
 
 
-def impulse_response(A_bar: np.ndarray, B_bar: np.ndarray, length: int) -> np.ndarray:
+def impulse_response(A_bar, B_bar, length: int, ops=NUMPY):
     """The impulse response ``H[t] = Āᵗ B̄``, shape ``(length, order)``, without a loop over time steps.
 
     The memory of an LTI LMU is ``m_t = Σ_{s ≤ t} H[t − s] u_s`` (plus the free response of its initial state).
@@ -233,7 +282,47 @@ def impulse_response(A_bar: np.ndarray, B_bar: np.ndarray, length: int) -> np.nd
     >>> H.shape
     (100000, 6)
     """
-    return propagate(A_bar, np.asarray(B_bar, dtype=np.float64).reshape(-1), length)
+    return propagate(A_bar, ops.asarray(B_bar, like=B_bar).reshape(-1), length, ops)
+
+
+def impulse_response_dtheta(A, B, theta, method, H, ops=NUMPY):
+    """``dH/dθ`` for the impulse response ``H`` (``(length, order)``) of ``discretize_arrays(A, B, θ, method)``.
+
+    Closed forms, using that ``Ā``, ``B̄`` are functions of ``A`` (so they commute with it):
+
+    - zoh: ``H[t] = A⁻¹ (e^{A(t+1)/θ} − e^{At/θ}) B``, so ``dH[t]/dθ = (t P[t] − (t+1) P[t+1]) / θ²`` with
+      ``P[t] = Āᵗ B`` (the continuous ``B``);
+    - euler: ``dH[t]/dθ = −(t/θ²) A H[t−1] − H[t]/θ``;
+    - bilinear, with ``N = (I − A/2θ)⁻¹``: ``dH[t]/dθ = −(t/2θ²) A N (Ā + I) H[t−1] − (1/2θ²) A N H[t] − H[t]/θ``.
+
+    This is what lets a backend train θ on the parallel path without differentiating through the powers of Ā.
+
+    Examples
+    --------
+    >>> A, B = continuous(8)
+    >>> H = impulse_response(*discretize_arrays(A, B, 30.0), 100)
+    >>> dH = impulse_response_dtheta(A, B, 30.0, "zoh", H)
+    >>> H2 = impulse_response(*discretize_arrays(A, B, 30.0 + 1e-6), 100)
+    >>> bool(np.allclose(dH, (H2 - H) / 1e-6, atol=1e-6))
+    True
+    """
+    length = H.shape[0]
+    t = ops.arange(length, like=H)[:, None]
+    if method == "zoh":
+        A_bar, _ = discretize_arrays(A, B, theta, "zoh", ops)
+        P = propagate(A_bar, B, length + 1, ops)
+        return (t * P[:-1] - (t + 1) * P[1:]) / theta**2
+    previous = ops.zeros(tuple(H.shape), like=H)
+    previous[1:] = H[:-1]
+    if method == "euler":
+        return -(t / theta**2) * (previous @ A.T) - H / theta
+    if method == "bilinear":
+        order = A.shape[0]
+        A_bar, _ = discretize_arrays(A, B, theta, "bilinear", ops)
+        AN = A @ ops.solve(ops.eye(order, like=A) - A / (2 * theta), ops.eye(order, like=A))
+        M1 = AN @ (A_bar + ops.eye(order, like=A))
+        return -(t / (2 * theta**2)) * (previous @ M1.T) - (H @ AN.T) / (2 * theta**2) - H / theta
+    raise ValueError(f"discretizer must be one of {', '.join(DISCRETIZERS)} (got {method!r})")
 
 
 def truncation_length(
