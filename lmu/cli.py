@@ -33,7 +33,7 @@ def _cmd_backends(args) -> int:
         print(json.dumps([r.to_dict() for r in rows], indent=2))
         return 0
     table = [[r.name, "available" if r.available else "missing", r.version, r.provider,
-              "(core)" if r.available and not r.extra else (r.reason or f'pip install "lmu[{r.extra}]"')]
+              ("(core)" if not r.extra else f"installed (extra {r.extra})") if r.available else r.reason]
              for r in rows]
     print(_table(table, ["backend", "status", "version", "provider", "install / reason"]))
     return 0

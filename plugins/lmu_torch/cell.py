@@ -1,0 +1,157 @@
+"""The hidden cell in torch: built as torch's own modules where they compute exactly the spec's cell.
+
+Design rule: ``dense`` is an ``nn.Linear``; ``rnn`` with tanh or relu is an ``nn.RNN`` and ``lstm`` with tanh and
+sigmoid gates an ``nn.LSTM`` (fused, cuDNN on a GPU); any other activation gets :class:`LoopCell`, which has the
+same parameter names (``weight_ih_l0``, ``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0``) so that weights map the
+same way for all of them. Gate order i, f, g, o is Keras' i, f, c, o.
+"""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["ACTIVATIONS", "build_hidden", "is_fused", "cell_step", "hidden_sequence", "hidden_weights",
+           "set_hidden_weights"]
+
+ACTIVATIONS = {"linear": lambda v: v, "tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid}
+
+
+class LoopCell(nn.Module):
+    """An RNN or LSTM cell with any activations, stepped in Python (torch's fused cells fix their activations)."""
+
+    def __init__(self, input_size, units, gates, bias, dtype):
+        super().__init__()
+        self.weight_ih_l0 = nn.Parameter(torch.zeros(gates * units, input_size, dtype=dtype))
+        self.weight_hh_l0 = nn.Parameter(torch.zeros(gates * units, units, dtype=dtype))
+        if bias:
+            self.bias_ih_l0 = nn.Parameter(torch.zeros(gates * units, dtype=dtype))
+            self.bias_hh_l0 = nn.Parameter(torch.zeros(gates * units, dtype=dtype))
+        else:
+            self.bias_ih_l0 = self.bias_hh_l0 = None
+
+
+def is_fused(hidden) -> bool:
+    """Whether torch's fused module computes this hidden cell exactly."""
+    if hidden.kind == "rnn":
+        return hidden.activation in ("tanh", "relu")
+    if hidden.kind == "lstm":
+        return hidden.activation == "tanh" and hidden.recurrent_activation == "sigmoid"
+    return True
+
+
+def build_hidden(hidden, input_size: int, dtype) -> nn.Module:
+    """The module holding the hidden cell's parameters."""
+    if hidden.kind == "dense":
+        return nn.Linear(input_size, hidden.units, bias=hidden.use_bias, dtype=dtype)
+    if not is_fused(hidden):
+        return LoopCell(input_size, hidden.units, 4 if hidden.kind == "lstm" else 1, hidden.use_bias, dtype)
+    if hidden.kind == "rnn":
+        return nn.RNN(input_size, hidden.units, nonlinearity=hidden.activation, bias=hidden.use_bias,
+                      batch_first=True, dtype=dtype)
+    return nn.LSTM(input_size, hidden.units, bias=hidden.use_bias, batch_first=True, dtype=dtype)
+
+
+def _bias(module):
+    if getattr(module, "bias_ih_l0", None) is None:
+        return None
+    return module.bias_ih_l0 + module.bias_hh_l0
+
+
+def cell_step(hidden, module, z, h, c):
+    """One step of the hidden cell from its input ``z (B, z_d)``; returns ``(h, c)`` (c only for lstm)."""
+    act = ACTIVATIONS[hidden.activation]
+    if hidden.kind == "dense":
+        return act(module(z)), c
+    pre = F.linear(z, module.weight_ih_l0, _bias(module)) + F.linear(h, module.weight_hh_l0)
+    if hidden.kind == "rnn":
+        return act(pre), c
+    rec = ACTIVATIONS[hidden.recurrent_activation]
+    i, f, g, o = pre.chunk(4, dim=-1)
+    c = rec(f) * c + rec(i) * act(g)
+    return rec(o) * act(c), c
+
+
+def _at(seq, lengths):
+    """``seq[b, lengths[b] − 1]`` for each sequence (or the last step)."""
+    if lengths is None:
+        return seq[:, -1]
+    idx = (lengths.to(seq.device) - 1).view(-1, 1, 1).expand(-1, 1, seq.shape[-1])
+    return seq.gather(1, idx).squeeze(1)
+
+
+def hidden_sequence(hidden, module, z, h, c, lengths=None):
+    """The hidden cell over a whole sequence ``z (B, T, z_d)`` once the memory is known for every step.
+
+    Returns ``(out (B, T, units), h_last, c_last)``; with ``lengths`` the state is each sequence's own last valid
+    step and the outputs past it are zero (as ``pad_packed_sequence`` gives)."""
+    act = ACTIVATIONS[hidden.activation]
+    if hidden.kind == "dense":
+        out = act(module(z))
+        return out, _at(out, lengths), c
+    if is_fused(hidden):
+        init = h.unsqueeze(0).contiguous() if hidden.kind == "rnn" else \
+            (h.unsqueeze(0).contiguous(), c.unsqueeze(0).contiguous())
+        if lengths is None:
+            out, final = module(z, init)
+        else:
+            packed = nn.utils.rnn.pack_padded_sequence(z, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            out, final = module(packed, init)
+            out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=z.shape[1])
+        if hidden.kind == "rnn":
+            return out, final[0], c
+        return out, final[0][0], final[1][0]
+    zw = F.linear(z, module.weight_ih_l0, _bias(module))
+    outs = []
+    rec = ACTIVATIONS[hidden.recurrent_activation]
+    for t in range(z.shape[1]):
+        pre = zw[:, t] + F.linear(h, module.weight_hh_l0)
+        if hidden.kind == "rnn":
+            h_new, c_new = act(pre), c
+        else:
+            i, f, g, o = pre.chunk(4, dim=-1)
+            c_new = rec(f) * c + rec(i) * act(g)
+            h_new = rec(o) * act(c_new)
+        if lengths is not None:
+            valid = (t < lengths.to(z.device)).unsqueeze(1)
+            h_new = torch.where(valid, h_new, h)
+            c_new = torch.where(valid, c_new, c) if c is not None else None
+            outs.append(torch.where(valid, h_new, torch.zeros_like(h_new)))
+        else:
+            outs.append(h_new)
+        h, c = h_new, c_new
+    return torch.stack(outs, dim=1), h, c
+
+
+def hidden_weights(hidden, module) -> dict:
+    """The hidden cell's canonical arrays (Keras orientation; torch's two biases summed)."""
+    def arr(t):
+        return t.detach().cpu().numpy()
+
+    if hidden.kind == "dense":
+        out = {"hidden/kernel": arr(module.weight).T}
+        if hidden.use_bias:
+            out["hidden/bias"] = arr(module.bias)
+        return out
+    out = {"hidden/kernel": arr(module.weight_ih_l0).T, "hidden/recurrent_kernel": arr(module.weight_hh_l0).T}
+    if hidden.use_bias:
+        out["hidden/bias"] = arr(_bias(module))
+    return out
+
+
+def set_hidden_weights(hidden, module, weights) -> None:
+    """Load canonical arrays into the hidden module (all of the bias goes to ``bias_ih``; ``bias_hh`` is 0)."""
+    def put(param, value):
+        param.copy_(torch.as_tensor(np.array(value), dtype=param.dtype, device=param.device))
+
+    with torch.no_grad():
+        if hidden.kind == "dense":
+            put(module.weight, weights["hidden/kernel"].T)
+            if hidden.use_bias:
+                put(module.bias, weights["hidden/bias"])
+            return
+        put(module.weight_ih_l0, weights["hidden/kernel"].T)
+        put(module.weight_hh_l0, weights["hidden/recurrent_kernel"].T)
+        if hidden.use_bias:
+            put(module.bias_ih_l0, weights["hidden/bias"])
+            module.bias_hh_l0.zero_()

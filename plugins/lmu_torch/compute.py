@@ -1,0 +1,108 @@
+"""The LMU's memory in torch: the step update and the parallel forms (fft, raw, last) for LTI specs.
+
+Design rule: the formulas come from ``lmu.legendre`` (run on torch tensors through :mod:`lmu_torch.ops`); this
+module only arranges them for batches. The impulse response is computed in float64 and is differentiable in θ
+through the closed form ``lmu.legendre.impulse_response_dtheta``, not by differentiating through powers of Ā.
+Nothing here synchronizes with the GPU: non-finite input is handled with masks, never with a check.
+"""
+
+import torch
+import torch.nn.functional as F
+
+from lmu import legendre
+
+from .ops import TORCH
+
+__all__ = ["impulse_response", "memory_fft", "memory_raw", "memory_last", "free_response", "clean", "poison"]
+
+
+class _ImpulseResponse(torch.autograd.Function):
+    """``H = Āᵗ B̄`` for ``t < length`` as a function of θ, with the exact gradient ``Σ grad_H · dH/dθ``."""
+
+    @staticmethod
+    def forward(ctx, theta, A, B, method, length):
+        with torch.no_grad():
+            A_bar, B_bar = legendre.discretize_arrays(A, B, theta, method, TORCH)
+            H = legendre.impulse_response(A_bar, B_bar, length, TORCH)
+        ctx.save_for_backward(theta, A, B, H)
+        ctx.method = method
+        return H
+
+    @staticmethod
+    def backward(ctx, grad_H):
+        theta, A, B, H = ctx.saved_tensors
+        with torch.no_grad():
+            dH = legendre.impulse_response_dtheta(A, B, theta, ctx.method, H, TORCH)
+            grad = (grad_H.to(dH.dtype) * dH).sum().reshape(theta.shape)
+        return grad, None, None, None, None
+
+
+def impulse_response(theta, A, B, method: str, length: int) -> torch.Tensor:
+    """The impulse response ``(length, order)`` in float64, differentiable in the 0-d tensor ``theta``."""
+    return _ImpulseResponse.apply(theta.to(torch.float64), A, B, method, int(length))
+
+
+def _fft_length(n: int) -> int:
+    # Powers of two: fast everywhere, and the only lengths cuFFT takes in half precision.
+    return 1 << max(0, (n - 1).bit_length())
+
+
+def memory_fft(u: torch.Tensor, H: torch.Tensor, Hf: torch.Tensor | None = None) -> torch.Tensor:
+    """``m_t = Σ_{s≤t} H[t−s] u_s`` for every step by zero-padded rfft: ``u (B, T, md)`` → ``(B, T, md·order)``.
+
+    ``Hf`` may hold ``rfft(H, n)`` for ``n = _fft_length(2T − 1)`` (a cache for fixed θ)."""
+    batch, steps, md = u.shape
+    n = _fft_length(2 * steps - 1)
+    if Hf is None:
+        Hf = torch.fft.rfft(H[:steps], n=n, dim=0)
+    U = torch.fft.rfft(u, n=n, dim=1)  # (B, F, md)
+    M = torch.fft.irfft(U.unsqueeze(-1) * Hf[None, :, None, :], n=n, dim=1)[:, :steps]
+    return M.reshape(batch, steps, md * H.shape[1])
+
+
+def memory_raw(u: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
+    """The same causal convolution done directly with a truncated ``H (L, order)`` (best when θ ≪ T)."""
+    batch, steps, md = u.shape
+    length, order = H.shape
+    x = u.permute(0, 2, 1).reshape(batch * md, 1, steps)
+    weight = H.flip(0).T.unsqueeze(1)  # (order, 1, L): conv1d correlates, so the kernel is reversed
+    y = F.conv1d(F.pad(x, (length - 1, 0)), weight)  # (B·md, order, T)
+    return y.reshape(batch, md, order, steps).permute(0, 3, 1, 2).reshape(batch, steps, md * order)
+
+
+def memory_last(u: torch.Tensor, H: torch.Tensor, lengths=None) -> torch.Tensor:
+    """Only the memory at the last (valid) step: one contraction with the reversed impulse response."""
+    batch, steps, md = u.shape
+    if lengths is None:
+        m = torch.einsum("btd,to->bdo", u, H[:steps].flip(0))
+    else:
+        # H[L_b − 1 − s] for s < L_b, zero beyond: each sequence ends at its own step
+        s = torch.arange(steps, device=u.device)
+        idx = lengths.to(u.device)[:, None] - 1 - s[None, :]
+        Hg = torch.where((idx >= 0)[..., None], H[idx.clamp(min=0)], H.new_zeros(()))
+        m = torch.einsum("btd,bto->bdo", u, Hg)
+    return m.reshape(batch, md * H.shape[1])
+
+
+def free_response(A_bar: torch.Tensor, m0: torch.Tensor, steps: int, order: int) -> torch.Tensor:
+    """``m0 Ā^{t+1}ᵀ`` for every step: the part of the memory that the initial state leaves, ``(B, T, md·order)``."""
+    batch = m0.shape[0]
+    rows = m0.reshape(-1, order) @ A_bar.T
+    P = legendre.propagate(A_bar, rows, steps, TORCH)  # (T, B·md, order)
+    return P.reshape(steps, batch, -1).permute(1, 0, 2)
+
+
+def clean(u: torch.Tensor):
+    """``u`` with non-finite entries set to 0 (so a convolution cannot smear them backward in time), and the mask
+    of the steps at or after each sequence's first non-finite value."""
+    bad = ~torch.isfinite(u)
+    after = torch.cumsum(bad.to(torch.int32), dim=1) > 0
+    return torch.where(bad, torch.zeros((), dtype=u.dtype, device=u.device), u), after
+
+
+def poison(memory: torch.Tensor, after: torch.Tensor, order: int) -> torch.Tensor:
+    """NaN in every memory row from a sequence's first non-finite input on, as stepping would give."""
+    batch, steps, md = after.shape
+    m = memory.reshape(batch, steps, md, order)
+    nan = torch.full((), float("nan"), dtype=m.dtype, device=m.device)
+    return torch.where(after.unsqueeze(-1), nan, m).reshape(batch, steps, md * order)
