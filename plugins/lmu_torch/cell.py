@@ -88,16 +88,26 @@ def hidden_sequence(hidden, module, z, h, c, lengths=None):
     act = ACTIVATIONS[hidden.activation]
     if hidden.kind == "dense":
         out = act(module(z))
-        return out, _at(out, lengths), c
+        last = _at(out, lengths)
+        if lengths is not None:
+            valid = torch.arange(z.shape[1], device=z.device)[None, :] < lengths.to(z.device)[:, None]
+            out = torch.where(valid.unsqueeze(-1), out, torch.zeros((), dtype=out.dtype, device=out.device))
+        return out, last, c
     if is_fused(hidden):
-        init = h.unsqueeze(0).contiguous() if hidden.kind == "rnn" else \
-            (h.unsqueeze(0).contiguous(), c.unsqueeze(0).contiguous())
-        if lengths is None:
-            out, final = module(z, init)
-        else:
-            packed = nn.utils.rnn.pack_padded_sequence(z, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            out, final = module(packed, init)
-            out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=z.shape[1])
+        # Fused cells run in the parameters' dtype: autocast's half-precision RNN kernels are not available on
+        # every device (oneDNN refuses bf16 LSTM), and the recurrence is where precision matters most.
+        dtype = module.weight_ih_l0.dtype
+        z = z.to(dtype)
+        init = h.to(dtype).unsqueeze(0).contiguous() if hidden.kind == "rnn" else \
+            (h.to(dtype).unsqueeze(0).contiguous(), c.to(dtype).unsqueeze(0).contiguous())
+        with torch.autocast(z.device.type, enabled=False):
+            if lengths is None:
+                out, final = module(z, init)
+            else:
+                packed = nn.utils.rnn.pack_padded_sequence(z, lengths.cpu(), batch_first=True,
+                                                           enforce_sorted=False)
+                out, final = module(packed, init)
+                out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=z.shape[1])
         if hidden.kind == "rnn":
             return out, final[0], c
         return out, final[0][0], final[1][0]

@@ -135,7 +135,7 @@ class LMU(nn.Module):
 
     def truncation(self) -> int:
         """Steps after which ``H`` stays below 1e-7 of its peak (for ``raw``; at the current θ when trainable)."""
-        theta = float(self.theta) if self.theta is not None else self.lmu_spec.theta
+        theta = float(self.theta.detach()) if self.theta is not None else self.lmu_spec.theta
         key = ("trunc", round(theta, 6))
         tol = _RAW_TOL.get(self.compute_dtype, 1e-7)
         return self._cached(key, lambda: legendre.truncation_length(
