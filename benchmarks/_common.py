@@ -7,7 +7,8 @@ Not a benchmark itself. What it gives the scripts:
   (lmu not pip-installed, as on the GPU machine);
 - :func:`parser` the options every script takes (``--device``, ``--small``, ``--repeats``, ``--warmup``, ``--json``);
 - :func:`train_step` / :func:`measure`: one full training step (forward, loss, backward, optimizer step) timed as
-  the median of several, after warm-up steps, with the GPU synchronized before each clock reading;
+  the median of several, after warm-up steps, with the GPU synchronized before each clock reading, the compared
+  configurations timed in turns (side by side);
 - :func:`is_oom` / :func:`release` to turn a CUDA out-of-memory error into an "OOM" cell and go on.
 """
 
@@ -50,6 +51,8 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--small", action="store_true", help="small sizes for a CPU run of about a minute")
     p.add_argument("--repeats", type=int, default=None, help="timed steps per measurement (median is reported)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps before each measurement")
+    p.add_argument("--min-time", type=float, default=0.3,
+                   help="keep timing a cheap step until it has this many seconds in all (max 50 steps; default 0.3)")
     p.add_argument("--json", metavar="FILE", default=None, help="also write the results to FILE")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None,
@@ -132,28 +135,67 @@ def train_step(forward, params, x, y, lr=1e-3):
     return step
 
 
-def measure(step, device, repeats: int, warmup: int) -> dict:
-    """Median (and min, max) milliseconds of ``step()`` over ``repeats`` timed calls after ``warmup`` untimed ones;
-    on CUDA also the peak memory allocated. The device is synchronized before each clock reading."""
+def measure(steps: dict, device, repeats: int, warmup: int, min_time: float = 0.0, max_repeats: int = 50) -> dict:
+    """Time several training steps side by side: ``steps`` maps a name to a step closure.
+
+    Each closure gets ``warmup`` untimed calls, then the closures are timed in turns (one call of each per round)
+    so that a change in the machine's load hits all of them alike; rounds go on until each has ``repeats`` timed
+    calls and, while under ``max_repeats``, until each has ``min_time`` seconds in all (cheap steps get more
+    samples). The device is synchronized before each clock reading. Returns, per name, the median, min and max
+    milliseconds, the number of timed calls and (on CUDA) the peak memory allocated during its calls; a step that
+    runs out of memory gets ``{"error": "OOM"}`` and drops out, and any other error is raised."""
     import torch
 
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    for _ in range(warmup):
-        loss = step()
-    sync(device)
-    times = []
-    for _ in range(max(1, repeats)):
+    results, times, peaks, live = {}, {}, {}, dict(steps)
+
+    def call(name):
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
         sync(device)
         start = time.perf_counter()
-        loss = step()
+        loss = live[name]()
         sync(device)
-        times.append((time.perf_counter() - start) * 1e3)
-    result = {"ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times), "repeats": len(times),
-              "warmup": warmup, "loss": float(loss.detach())}
-    if device.type == "cuda":
-        result["peak_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 3)
-    return result
+        elapsed = (time.perf_counter() - start) * 1e3
+        if device.type == "cuda":
+            peaks[name] = max(peaks.get(name, 0), torch.cuda.max_memory_allocated(device))
+        return elapsed, loss
+
+    def guarded(name, timed):
+        try:
+            elapsed, loss = call(name)
+        except Exception as exc:  # noqa: BLE001
+            if not is_oom(exc):
+                raise
+            results[name] = {"error": "OOM", "detail": str(exc).splitlines()[0][:300]}
+            del live[name]
+            release(device)
+            return
+        if timed:
+            times.setdefault(name, []).append(elapsed)
+        results[name] = loss
+
+    for name in list(live):
+        for _ in range(warmup):
+            if name in live:
+                guarded(name, timed=False)
+    rounds = 0
+    while live:
+        for name in list(live):
+            guarded(name, timed=True)
+        rounds += 1
+        done = [n for n in live if rounds >= max(1, repeats)
+                and (rounds >= max_repeats or sum(times[n]) >= min_time * 1e3)]
+        for name in done:
+            del live[name]
+    for name, ms in times.items():
+        if isinstance(results.get(name), dict):
+            continue  # OOM after some timed calls
+        loss = results[name]
+        results[name] = {"ms": statistics.median(ms), "min_ms": min(ms), "max_ms": max(ms), "repeats": len(ms),
+                         "warmup": warmup, "loss": float(loss.detach())}
+        if name in peaks:
+            results[name]["peak_gib"] = round(peaks[name] / 2**30, 3)
+    return results
 
 
 def is_oom(exc: BaseException) -> bool:

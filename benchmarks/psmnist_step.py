@@ -64,8 +64,9 @@ def main():
     env = _common.environment(device)
     sizes = [f"sizes: batch {batch}, T {T}, order {order}, theta {theta:g}, rnn hidden {units}, LSTM {args.lstm_units}"
              + ("  [--small: reduced sizes for a CPU run, not the psMNIST sizes]" if small else ""),
-             f"timing: median of {repeats} train steps after {args.warmup} warm-up (step mode: {step_repeats} after "
-             f"{step_warmup}); forward + cross-entropy + backward + Adam"]
+             f"timing: median of >= {repeats} train steps (more until {args.min_time:g} s) after {args.warmup} "
+             f"warm-up, auto and LSTM in turns; step mode: {step_repeats} after {step_warmup}; "
+             "a step = forward + cross-entropy + backward + Adam"]
     _common.print_header("P1 psMNIST training step: LMU auto vs step vs LSTM", env, sizes)
 
     torch.manual_seed(args.seed)
@@ -98,31 +99,27 @@ def main():
         diff = (models["auto"](x[:n]) - models["step"](x[:n])).abs().max().item()
     print(f"max |logits(auto) - logits(step)| on {n} sequences: {diff:.2e}")
 
-    results = {}
-    plan = [("auto", repeats, args.warmup), ("lstm", repeats, args.warmup), ("step", step_repeats, step_warmup)]
-    for name, reps, warm in plan:
-        model = models[name]
-        step = _common.train_step(model, model.parameters(), x, y)
-        try:
-            results[name] = _common.measure(step, device, reps, warm)
-        except Exception as exc:  # noqa: BLE001
-            if not _common.is_oom(exc):
-                raise
-            results[name] = {"error": "OOM", "detail": str(exc).splitlines()[0]}
-            _common.release(device)
-        del step
-        print(f"  measured {name}: {_common.fmt_ms(results[name])} ms", flush=True)
+    steps = {name: _common.train_step(m, m.parameters(), x, y) for name, m in models.items()}
+    # auto and the LSTM side by side (in turns); the slow step mode on its own, with fewer steps
+    results = _common.measure({"auto": steps["auto"], "lstm": steps["lstm"]}, device, repeats, args.warmup,
+                              args.min_time)
+    print(f"  measured auto: {_common.fmt_ms(results['auto'])} ms, lstm: {_common.fmt_ms(results['lstm'])} ms",
+          flush=True)
+    results.update(_common.measure({"step": steps["step"]}, device, step_repeats, step_warmup))
+    print(f"  measured step: {_common.fmt_ms(results['step'])} ms", flush=True)
+    del steps
 
     label = {"auto": f"LMU mode='auto' (runs {auto_picks})", "step": "LMU mode='step'",
              "lstm": f"torch.nn.LSTM(1, {args.lstm_units}) + Linear"}
     has_peak = device.type == "cuda"
     print()
-    print(f"{'model':<34}{'ms/step':>10}{'min':>9}{'max':>9}" + (f"{'peak GiB':>10}" if has_peak else ""))
+    print(f"{'model':<34}{'ms/step':>10}{'min':>9}{'max':>9}{'n':>6}" + (f"{'peak GiB':>10}" if has_peak else ""))
     for name in ("auto", "step", "lstm"):
         r = results[name]
         row = f"{label[name]:<34}{_common.fmt_ms(r):>10}"
         if "ms" in r:
-            row += f"{r['min_ms']:>9.1f}{r['max_ms']:>9.1f}" + (f"{r['peak_gib']:>10.2f}" if has_peak else "")
+            row += f"{r['min_ms']:>9.1f}{r['max_ms']:>9.1f}{r['repeats']:>6}" + \
+                (f"{r['peak_gib']:>10.2f}" if has_peak else "")
         print(row)
     step_over_auto = _common.ratio(results["step"], results["auto"])
     auto_over_lstm = _common.ratio(results["auto"], results["lstm"])

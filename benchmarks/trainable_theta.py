@@ -62,8 +62,9 @@ def main():
              + (f"{args.theta:g}" if args.theta is not None else "min(784, T)")
              + f", dense hidden {units} (default activation), return_sequences=False, head Linear({units}, 10)"
              + ("  [--small: reduced sizes for a CPU run]" if small else ""),
-             f"timing: median of {repeats} train steps ({', '.join(f'T={T}: {repeats_for(T)}' for T in Ts)}) after "
-             f"{args.warmup} warm-up; forward + cross-entropy + backward + Adam (θ in the optimizer when trainable)"]
+             f"timing: median of >= {repeats} train steps ({', '.join(f'T={T}: {repeats_for(T)}' for T in Ts)}; "
+             f"cheap steps more, until {args.min_time:g} s) after {args.warmup} warm-up, fixed and trainable in turns; "
+             "a step = forward + cross-entropy + backward + Adam (θ in the optimizer when trainable)"]
     _common.print_header("P3 trainable θ: training step with fixed vs trainable θ", env, sizes)
 
     rows = []
@@ -84,32 +85,26 @@ def main():
         y = torch.randint(0, 10, (batch,), device=device)
         for mode in args.modes:
             row = {"T": T, "mode": mode, "theta": theta, "batch": batch, "order": order}
-            for trainable in (False, True):
-                key = "trainable" if trainable else "fixed"
+            models, steps, theta0 = {}, {}, None
+            for key, trainable in (("fixed", False), ("trainable", True)):
                 spec = lmu.LMUSpec(memory_d=1, order=order, theta=theta, input_d=1,
                                    hidden=lmu.Hidden("dense", units), return_sequences=False,
                                    trainable_theta=trainable)
-                model = step = None
-                try:
-                    torch.manual_seed(args.seed)
-                    model = Classifier(lmu.build(spec, backend="torch", mode=mode, device=device), units).to(device)
-                    row["runs_as"] = model.lmu.pick_mode(T)
-                    params = list(model.parameters())
-                    if trainable:
-                        assert model.lmu.theta is not None and any(q is model.lmu.theta for q in params), \
-                            "trainable θ is not among the parameters given to the optimizer"
-                        theta0 = float(model.lmu.theta.detach())
-                    step = _common.train_step(model, params, x, y)
-                    row[key] = _common.measure(step, device, repeats_for(T), args.warmup)
-                    if trainable:
-                        row["theta_moved"] = float(model.lmu.theta.detach()) - theta0
-                except Exception as exc:  # noqa: BLE001
-                    if not _common.is_oom(exc):
-                        raise
-                    row[key] = {"error": "OOM", "detail": str(exc).splitlines()[0][:300]}
-                finally:
-                    del model, step
-                    _common.release(device)
+                torch.manual_seed(args.seed)
+                model = Classifier(lmu.build(spec, backend="torch", mode=mode, device=device), units).to(device)
+                row["runs_as"] = model.lmu.pick_mode(T)
+                params = list(model.parameters())
+                if trainable:
+                    assert model.lmu.theta is not None and any(q is model.lmu.theta for q in params), \
+                        "trainable θ is not among the parameters given to the optimizer"
+                    theta0 = float(model.lmu.theta.detach())
+                models[key] = model
+                steps[key] = _common.train_step(model, params, x, y)
+            # fixed and trainable in turns, so that the ratio sees the same machine
+            row.update(_common.measure(steps, device, repeats_for(T), args.warmup, args.min_time))
+            row["theta_moved"] = float(models["trainable"].lmu.theta.detach()) - theta0
+            del models, steps, model
+            _common.release(device)
             row["ratio"] = _common.ratio(row["trainable"], row["fixed"])
             goal = GOALS.get(T)
             row["goal"] = goal
@@ -138,8 +133,8 @@ def main():
               + (f"; over: {', '.join(failed)}" if failed else "") + note)
     else:
         print(f"goals trainable/fixed {goal_text}: no cell at those T{note}")
-    print("θ moved: θ after minus θ before the timed steps with trainable θ (nonzero: θ gets a gradient and is "
-          "in the optimizer)")
+    print("θ moved: θ after minus θ before the warm-up and timed steps with trainable θ "
+          "(nonzero: θ gets a gradient and is in the optimizer)")
 
     _common.write_json(args.json, payload)
 

@@ -52,7 +52,7 @@ def _cmd_check(args) -> int:
                 raise
             rows.append([name, "-", "-", "-", "-", "-", f"skipped: {err}"])
             continue
-        report = testing.check_backend(name, quick=args.quick)
+        report = testing.check_backend(name, quick=args.quick, every_option_set=True)
         errors = report.max_errors
         cases = len({r.case for r in report.results})
         rows.append([name, cases, len(report.refused),
@@ -61,7 +61,7 @@ def _cmd_check(args) -> int:
         failed.extend(report.failures)
         if report.refused and args.verbose:
             print(f"{name} refuses: {', '.join(report.refused)}")
-    header = ["backend", "cases", "refused", "max err f64 (tol 1e-9)", "max err f32 (tol 2e-5)", "time",
+    header = ["backend", "runs", "refused", "max err f64 (tol 1e-9)", "max err f32 (tol 2e-5)", "time",
               "result"]
     print(_table(rows, header))
     for result in failed:

@@ -255,6 +255,9 @@ class NumpyBackend(Backend):
             raise TypeError(f"the numpy backend takes only the option mode (got {', '.join(sorted(options))})")
         return ReferenceLMU(spec, weights, mode=mode, backend=self.name)
 
+    def conformance_options(self, spec: LMUSpec) -> list[dict]:
+        return [{"mode": m} for m in ("step", "fft", "auto") if m != "fft" or spec.is_lti]
+
     def get_weights(self, obj: ReferenceLMU) -> LMUWeights:
         return obj.weights
 

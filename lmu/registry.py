@@ -101,6 +101,10 @@ class Backend:
         """The reasons this backend cannot build ``spec`` (empty when it can)."""
         return []
 
+    def conformance_options(self, spec: LMUSpec) -> list[dict]:
+        """The option sets ``lmu check`` runs the conformance kit with for ``spec`` (default: the defaults)."""
+        return [{}]
+
     # -- building and running ----------------------------------------------------------------------------------
     def build(self, spec: LMUSpec, weights: LMUWeights, **options):
         """Return the framework's native object for ``spec`` holding ``weights``."""

@@ -374,24 +374,33 @@ _CHECKERS = {"outputs": _check_outputs, "weights": _check_weights, "streaming": 
 
 
 def check_case(backend, case: Case, checks=CHECKS, **options) -> list[Result]:
-    """Run the kit's checks on one case; a refused spec gives one ``refused`` result; errors become failures."""
+    """Run the kit's checks on one case; a refused spec gives one ``refused`` result; errors become failures.
+
+    Results of a run with ``options`` name them after the case id, e.g. ``lstm-seq-float64[mode=fft]``."""
     impl = get_backend(backend)
     reasons = list(impl.check(case.spec))
     if reasons:
         return [Result(case.id, "build", True, message="; ".join(reasons), refused=True)]
+    label = case.id + (f"[{','.join(f'{k}={v}' for k, v in sorted(options.items()))}]" if options else "")
     results = []
     for name in checks:
         started = time.perf_counter()
         try:
-            results.append(_CHECKERS[name](impl, case, options))
+            result = _CHECKERS[name](impl, case, options)
         except Exception as exc:  # a crash is a failure of that check, reported with its message
-            results.append(Result(case.id, name, False, None, tolerance(case.spec), time.perf_counter() - started,
-                                  f"raised {type(exc).__name__}: {exc}"))
+            result = Result(case.id, name, False, None, tolerance(case.spec), time.perf_counter() - started,
+                            f"raised {type(exc).__name__}: {exc}")
+        result.case = label
+        results.append(result)
     return results
 
 
-def check_backend(backend, battery=None, quick: bool = False, checks=CHECKS, **options) -> Report:
+def check_backend(backend, battery=None, quick: bool = False, checks=CHECKS, every_option_set: bool = False,
+                  **options) -> Report:
     """Run the whole battery (or the given list of cases) on a backend and collect a :class:`Report`.
+
+    With ``every_option_set``, each case runs once per option set the backend declares for its spec
+    (:meth:`lmu.Backend.conformance_options`, e.g. every torch ``mode`` that applies); else once with ``options``.
 
     Examples
     --------
@@ -403,7 +412,9 @@ def check_backend(backend, battery=None, quick: bool = False, checks=CHECKS, **o
     started = time.perf_counter()
     results = []
     for case in cases(quick=quick) if battery is None else battery:
-        results.extend(check_case(impl, case, checks, **options))
+        option_sets = impl.conformance_options(case.spec) if every_option_set else [options]
+        for option_set in option_sets:
+            results.extend(check_case(impl, case, checks, **option_set))
     return Report(impl.name, results, time.perf_counter() - started)
 
 

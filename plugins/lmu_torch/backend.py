@@ -23,6 +23,17 @@ class TorchBackend(Backend):
     def check(self, spec):
         return []  # every spec the reference runs
 
+    def conformance_options(self, spec):
+        """Every mode that applies to the spec (``lmu check`` runs the kit in each)."""
+        out = []
+        for mode in MODES:
+            try:
+                _check_mode(spec, mode)
+            except ValueError:
+                continue
+            out.append({"mode": mode})
+        return out
+
     def build(self, spec, weights, mode="auto", device=None, **options):
         if options:
             raise TypeError(f"unknown option(s) for the torch backend: {', '.join(sorted(options))}; "

@@ -321,3 +321,32 @@ def test_cuda_trainable_theta_backward_equals_cpu(hidden, mode):
     assert float(grads_cpu["theta"].abs()) > 0
     for name in grads_cpu:
         assert _rel(grads_cuda[name], grads_cpu[name]) < 1e-8, f"cuda gradient of {name} differs from cpu"
+
+
+LENGTHS_CASES = [("rnn", dict(hidden=lmu.Hidden("rnn", 6)), "auto"), ("rnn", dict(hidden=lmu.Hidden("rnn", 6)), "step"),
+                 ("lstm-seq", dict(hidden=lmu.Hidden("lstm", 4), return_sequences=True), "auto"),
+                 ("dense", dict(hidden=lmu.Hidden("dense", 5, "tanh")), "auto"),
+                 ("dense", dict(hidden=lmu.Hidden("dense", 5, "tanh")), "step")]
+
+
+@pytest.mark.skipif(not HAS_CUDA, reason=CUDA_SKIP)
+@pytest.mark.parametrize("name,kw,mode", LENGTHS_CASES, ids=[f"{n}-{m}" for n, _, m in LENGTHS_CASES])
+def test_cuda_lengths_and_state_equal_cpu(name, kw, mode):
+    spec = lmu.LMUSpec(memory_d=1, order=8, theta=16.0, input_d=2, dtype="float64", **kw)
+    weights = kit.case_weights(spec)
+    x = torch.randn(4, 30, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    lengths = torch.tensor([30, 7, 1, 18])
+    gen = torch.Generator().manual_seed(4)
+    start = {k: 0.3 * torch.randn(shape, dtype=torch.float64, generator=gen)
+             for k, shape in spec.state_shapes(4).items()}
+    for initial in (None, start):  # a given state takes the free-response path in the parallel modes
+        got = {}
+        for device in ("cpu", "cuda"):
+            model = lmu.build(spec, backend="torch", weights=weights, mode=mode, device=device)
+            st = None if initial is None else {k: v.to(device) for k, v in initial.items()}
+            y, state = model(x.to(device), st, return_state=True, lengths=lengths)
+            got[device] = (y.cpu(), {k: v.cpu() for k, v in state.items()})
+        torch.testing.assert_close(got["cuda"][0], got["cpu"][0], rtol=1e-9, atol=1e-12)
+        assert sorted(got["cuda"][1]) == sorted(got["cpu"][1])
+        for key in got["cpu"][1]:
+            torch.testing.assert_close(got["cuda"][1][key], got["cpu"][1][key], rtol=1e-9, atol=1e-12)
