@@ -226,6 +226,12 @@ def _discover() -> dict[str, _Entry]:
             warnings.warn(f"lmu backend plugin {name!r} ({ep.value} from {_dist_label(ep)}) failed to load and "
                           f"is skipped: {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=3)
         found[name] = entry
+    if "numpy" not in found:
+        # Always available, also from a source checkout on PYTHONPATH where no entry points are installed.
+        from . import __version__
+        from .reference import NumpyBackend
+
+        found["numpy"] = _Entry(name="numpy", provider=f"lmu {__version__} (built in)", backend=NumpyBackend())
     return found
 
 

@@ -22,17 +22,16 @@ class _ImpulseResponse(torch.autograd.Function):
     @staticmethod
     def forward(ctx, theta, A, B, method, length):
         with torch.no_grad():
-            A_bar, B_bar = legendre.discretize_arrays(A, B, theta, method, TORCH)
-            H = legendre.impulse_response(A_bar, B_bar, length, TORCH)
-        ctx.save_for_backward(theta, A, B, H)
+            H, P = legendre.impulse_response_and_powers(A, B, theta, method, length, TORCH)
+        ctx.save_for_backward(theta, A, B, H, P)
         ctx.method = method
         return H
 
     @staticmethod
     def backward(ctx, grad_H):
-        theta, A, B, H = ctx.saved_tensors
+        theta, A, B, H, P = ctx.saved_tensors
         with torch.no_grad():
-            dH = legendre.impulse_response_dtheta(A, B, theta, ctx.method, H, TORCH)
+            dH = legendre.impulse_response_dtheta(A, B, theta, ctx.method, H, TORCH, P=P)
             grad = (grad_H.to(dH.dtype) * dH).sum().reshape(theta.shape)
         return grad, None, None, None, None
 

@@ -134,12 +134,25 @@ class LMU(nn.Module):
             *self._numpy_system(), length)))
 
     def truncation(self) -> int:
-        """Steps after which ``H`` stays below 1e-7 of its peak (for ``raw``; at the current θ when trainable)."""
-        theta = float(self.theta.detach()) if self.theta is not None else self.lmu_spec.theta
-        key = ("trunc", round(theta, 6))
+        """Steps after which ``H`` stays below 1e-7 of its peak (1e-13 in float64), for ``raw``.
+
+        With trainable θ the length is measured once at a reference θ and scaled with θ (H is a function of t/θ),
+        with a 10% margin; it is measured again when θ leaves [θ_ref/2, 2 θ_ref]. Reading θ is this mode's one
+        host sync per step (``auto`` does not choose ``raw`` for trainable θ).
+        """
+        spec = self.lmu_spec
         tol = _RAW_TOL.get(self.compute_dtype, 1e-7)
-        return self._cached(key, lambda: legendre.truncation_length(
-            *legendre.discretize(self.lmu_spec.order, theta, self.lmu_spec.discretizer), tol=tol))
+
+        def measure(theta):
+            return legendre.truncation_length(*legendre.discretize(spec.order, theta, spec.discretizer), tol=tol)
+
+        if self.theta is None:
+            return self._cached(("trunc",), lambda: measure(spec.theta))
+        theta = float(self.theta.detach())
+        ref = self._cache.get(("trunc_ref", self.compute_dtype))
+        if ref is None or not 0.5 * ref[0] <= theta <= 2.0 * ref[0]:
+            ref = self._cache[("trunc_ref", self.compute_dtype)] = (theta, measure(theta))
+        return int(np.ceil(ref[1] * max(1.0, theta / ref[0]) * 1.1))
 
     # ------------------------------------------------------------------------------------------------ forward
     def pick_mode(self, steps: int, lengths=None) -> str:
