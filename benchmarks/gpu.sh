@@ -33,14 +33,14 @@ echo "=== GPU"
 nvidia-smi -L || true
 "$PY" -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cuda, "available", torch.cuda.is_available())'
 
-step P1 120 "$PY" benchmarks/psmnist_step.py --device cuda --json "$OUT/p1.json"
-step P3 210 "$PY" benchmarks/trainable_theta.py --device cuda --json "$OUT/p3.json"
+step P1 90 "$PY" benchmarks/psmnist_step.py --device cuda --json "$OUT/p1.json"
+step P3 170 "$PY" benchmarks/trainable_theta.py --device cuda --json "$OUT/p3.json"
 
 echo
 echo "=== CUDA tests ($(date +%T))"
 if [ -d tests/backends ]; then
     rc=0
-    timeout --signal=INT --kill-after=15 120 "$PY" -m pytest -q -x tests/backends -k cuda -p no:cacheprovider || rc=$?
+    timeout --signal=INT --kill-after=10 100 "$PY" -m pytest -q tests/backends -k cuda -p no:cacheprovider || rc=$?
     case $rc in
         0) ;;
         5) echo "(no CUDA tests collected: exit 5, not a failure)" ;;

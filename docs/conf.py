@@ -10,11 +10,13 @@ and check the examples in these pages with the doctest builder::
 """
 
 import importlib.metadata
+import importlib.util
 import os
 import sys
 
-# Build from a source checkout even when lmu is not installed.
+# Build from a source checkout even when lmu is not installed (lmu_torch lives in plugins/).
 sys.path.insert(0, os.path.abspath(".."))
+sys.path.insert(1, os.path.abspath(os.path.join("..", "plugins")))
 
 project = "lmu"
 author = "The lmu developers"
@@ -64,13 +66,25 @@ napoleon_numpy_docstring = True
 napoleon_use_rtype = False
 napoleon_use_ivar = False
 
+# lmu_torch.module imports torch at import time. Without torch installed (the "docs" extra does not install it),
+# autodoc documents that module against a mock of torch instead of failing.
+if importlib.util.find_spec("torch") is None:
+    autodoc_mock_imports = ["torch"]
+
 # -- doctest -------------------------------------------------------------------------------------------------
 # Only the explicit ``.. doctest::`` / ``.. testcode::`` blocks of these pages: the examples in the docstrings
 # that autodoc pulls in run under pytest (--doctest-modules), in their own module's namespace.
 doctest_test_doctest_blocks = ""
+# The examples that need PyTorch carry ``:skipif: torch is None``, so that the pages also check without it.
 doctest_global_setup = """
 import numpy as np
 import lmu
+try:
+    import torch
+except ImportError:
+    torch = None
+if torch is not None and not any(b.name == "torch" and b.available for b in lmu.backends()):
+    torch = None  # torch is there, but not lmu's torch backend (a checkout that was not pip-installed)
 """
 
 # -- HTML ----------------------------------------------------------------------------------------------------

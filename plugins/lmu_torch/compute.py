@@ -65,7 +65,10 @@ def memory_raw(u: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
     length, order = H.shape
     x = u.permute(0, 2, 1).reshape(batch * md, 1, steps)
     weight = H.flip(0).T.unsqueeze(1)  # (order, 1, L): conv1d correlates, so the kernel is reversed
-    y = F.conv1d(F.pad(x, (length - 1, 0)), weight)  # (B·md, order, T)
+    from .cell import _exact_cudnn
+
+    with _exact_cudnn(x, x.dtype):
+        y = F.conv1d(F.pad(x, (length - 1, 0)), weight)  # (B·md, order, T)
     return y.reshape(batch, md, order, steps).permute(0, 3, 1, 2).reshape(batch, steps, md * order)
 
 
