@@ -219,7 +219,7 @@ def euler_min_theta(order: int) -> float:
     return float(np.max(np.abs(lam) ** 2 / (-2.0 * lam.real)))
 
 
-def propagate(A_bar, v, length: int, ops=NUMPY):
+def propagate(A_bar, v, length: int, ops=NUMPY, block: int | None = 256):
     """``out[t] = v Āᵗᵀ`` for ``t = 0 … length-1``, for one vector or a stack of them.
 
     Computed without a loop over time steps, so it serves both the impulse response (``v = B̄``) and the free
@@ -238,6 +238,9 @@ def propagate(A_bar, v, length: int, ops=NUMPY):
     A_bar : ndarray, shape (order, order)
     v : ndarray, shape (..., order)
     length : int
+    block : int or None
+        The largest power of Ā used (256); None doubles all the way (``O(log length)`` products, for zoh and
+        bilinear, whose powers of Ā do not grow, where fewer products matter, e.g. on a GPU).
 
     Returns
     -------
@@ -257,18 +260,17 @@ def propagate(A_bar, v, length: int, ops=NUMPY):
         return out
     out[0] = v
     filled = 1
-    power_t = A_bar.T + 0.0  # (Ā^filled)ᵀ while doubling, then (Ā^_BLOCK)ᵀ
+    power_t = A_bar.T + 0.0  # (Ā^filled)ᵀ while doubling, then (Ā^block)ᵀ
+    block = length if block is None else block
     while filled < length:
-        step = min(filled, _BLOCK)
+        step = min(filled, block)
         n = min(step, length - filled)
         out[filled : filled + n] = out[filled - step : filled - step + n] @ power_t
         filled += n
-        if filled < length and filled <= _BLOCK:
+        if filled < length and filled <= block:
             power_t = power_t @ power_t
     return out
 
-
-_BLOCK = 256  # propagate's largest power of Ā (see its Notes)
 
 
 def impulse_response(A_bar, B_bar, length: int, ops=NUMPY):
@@ -300,9 +302,11 @@ def impulse_response_and_powers(A, B, theta, method, length: int, ops=NUMPY):
     True
     """
     A_bar, B_bar = discretize_arrays(A, B, theta, method, ops)
-    if method != "zoh":
+    if method == "euler":
         return impulse_response(A_bar, B_bar, length, ops), None
-    both = propagate(A_bar, ops.asarray(_stack2(B_bar, B, ops), like=B), int(length) + 1, ops)
+    if method == "bilinear":
+        return propagate(A_bar, B_bar, length, ops, block=None), None
+    both = propagate(A_bar, ops.asarray(_stack2(B_bar, B, ops), like=B), int(length) + 1, ops, block=None)
     return both[:length, 0], both[:, 1]
 
 

@@ -42,8 +42,23 @@ def impulse_response(theta, A, B, method: str, length: int) -> torch.Tensor:
 
 
 def _fft_length(n: int) -> int:
-    # Powers of two: fast everywhere, and the only lengths cuFFT takes in half precision.
-    return 1 << max(0, (n - 1).bit_length())
+    """The smallest 2·3·5·7-smooth length ≥ n: fast in cuFFT and pocketfft (the FFT always runs in float32 or
+    float64, never in half precision, where cuFFT would want a power of two)."""
+    best = 1 << max(0, (n - 1).bit_length())
+    p7 = 1
+    while p7 < best:
+        p5 = p7
+        while p5 < best:
+            p3 = p5
+            while p3 < best:
+                p2 = p3
+                while p2 < n:
+                    p2 *= 2
+                best = min(best, p2)
+                p3 *= 3
+            p5 *= 5
+        p7 *= 7
+    return best
 
 
 def memory_fft(u: torch.Tensor, H: torch.Tensor, Hf: torch.Tensor | None = None) -> torch.Tensor:
