@@ -31,7 +31,8 @@ def check_x(model, x):
     autocast = torch.is_autocast_enabled(x.device.type) if hasattr(torch, "is_autocast_enabled") else False
     if x.dtype != model.compute_dtype and not (x.dtype in _HALF and autocast):
         raise TypeError(f"x has dtype {x.dtype} but the LMU's parameters are {model.compute_dtype}: use "
-                        f"x.to({model.compute_dtype}) or convert the model (model.to({x.dtype}))")
+                        f"x.to({model.compute_dtype}), or build the model from a spec with that dtype "
+                        f"(lmu.build(spec.replace(dtype=...), backend='torch', weights=...))")
     if x.device != model._probe.device:
         raise ValueError(f"x is on {x.device} but the LMU is on {model._probe.device}: use "
                          f"x.to('{model._probe.device}') or model.to('{x.device}')")

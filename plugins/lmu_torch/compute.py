@@ -6,6 +6,8 @@ through the closed form ``lmu.legendre.impulse_response_dtheta``, not by differe
 Nothing here synchronizes with the GPU: non-finite input is handled with masks, never with a check.
 """
 
+from __future__ import annotations
+
 import torch
 import torch.nn.functional as F
 

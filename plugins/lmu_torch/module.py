@@ -169,6 +169,8 @@ class LMU(nn.Module):
         return "fft"
 
     def forward(self, x, state=None, return_state: bool = False, lengths=None):
+        """Run a batch ``x (batch, T, input_d)``; see the class docstring for ``state``, ``return_state`` and
+        ``lengths``. Returns the output, or ``(output, state)`` with ``return_state``."""
         from .checks import check_lengths, check_state, check_x
 
         spec = self.lmu_spec
