@@ -1,0 +1,365 @@
+"""P2 torch vs keras-lmu on the CPU: keras-lmu's own benchmark model, the matching modes side by side.
+
+The model is the one keras-lmu times in its test suite (keras_lmu/tests/test_benchmarks.py): an LMU with
+memory_d=32, order=256, theta=784, input_d=32, no hidden cell, return_sequences=False, then Dense(2); input
+(batch 16, T 512, 32) uniform in [-1, 1], targets (16, 2), mse loss, RMSprop (Keras' defaults: lr 1e-3, rho 0.9,
+eps 1e-7; torch.optim.RMSprop is given the same). Each figure is the median of several full training steps (forward
++ loss + backward + optimizer update) after warm-up steps (which include Keras' tf.function tracing): keras times
+``model.train_on_batch(x, y)``, torch an explicit zero_grad / forward / mse / backward / step. The inference figures
+time the forward pass only: keras ``model.predict_on_batch(x)`` (its compiled predict function), torch the model
+under ``torch.no_grad()``.
+
+Pairs compared (the two of a pair, and every pair of a group, timed in turns, so that a change in the machine's load
+hits both alike):
+
+    torch mode="fft"   vs  keras_lmu.LMUFeedforward(conv_mode="fft")
+    torch mode="raw"   vs  keras_lmu.LMUFeedforward(conv_mode="raw")
+    torch mode="step"  vs  keras.layers.RNN(keras_lmu.LMUCell(...))          (keras-lmu's "rnn" mode)
+    torch mode="auto"  vs  the fastest of keras-lmu's three modes
+
+Both frameworks start from the same weights: keras-lmu initializes its kernel (glorot uniform) and the Dense
+layers, and the torch models get them through ``lmu.build(spec, backend="torch", weights={...})`` and the head's
+``nn.Linear``; the forward outputs of each pair are compared once (max abs difference). Then the same with
+return_sequences=True and a dense hidden cell of 64 units (keras: hidden_cell=keras.layers.Dense(64); torch:
+hidden=lmu.Hidden("dense", 64)) and Dense(2) on every step, loss on the whole sequence: there the last-state
+shortcut that torch's "auto" takes for the first model does not exist.
+
+Goal on a CPU: each torch mode at least 2x faster than the matching keras-lmu mode (keras ms / torch ms >= 2).
+
+    /tmp/kvenv/bin/python benchmarks/vs_keras_lmu.py [--repeats 10] [--threads 2] [--json p2.json]
+    /tmp/kvenv/bin/python benchmarks/vs_keras_lmu.py --quick      # T 128, fewer repeats: a smoke run
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before tensorflow is imported: no C++ info lines
+
+import numpy as np  # noqa: E402
+
+import _common  # noqa: E402
+
+lmu, lmu_torch, torch = _common.setup()
+from torch import nn  # noqa: E402
+
+MEMORY_D, ORDER, THETA, INPUT_D, BATCH, T_FULL, OUT_D, HIDDEN_UNITS = 32, 256, 784.0, 32, 16, 512, 2, 64
+GOAL = 2.0  # keras ms / torch ms, for every pair
+PAIRS = (("fft", "fft"), ("raw", "raw"), ("step", "rnn"), ("auto", "best"))  # (torch mode, keras mode)
+
+
+class Headed(nn.Module):
+    """The LMU then ``Linear(out, 2)``: on the last state, or on every step (a Linear acts on the last axis)."""
+
+    def __init__(self, lmu_module, units):
+        super().__init__()
+        self.lmu = lmu_module
+        self.head = nn.Linear(units, OUT_D)
+
+    def forward(self, x):
+        return self.head(self.lmu(x))
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def import_keras(threads: int):
+    """Import tensorflow with its thread pools set (this must happen before its runtime starts), then keras and
+    keras_lmu."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    import keras
+    import keras_lmu
+
+    if keras.backend.backend() != "tensorflow":
+        raise SystemExit(f"keras-lmu needs the tensorflow backend of keras (KERAS_BACKEND is "
+                         f"{keras.backend.backend()!r})")
+    return tf, keras, keras_lmu
+
+
+def alternate(steps: dict, repeats: int, warmup: int) -> dict:
+    """Time the closures in ``steps`` in turns: ``warmup`` untimed calls each, then ``repeats`` rounds of one timed
+    call each (the order reversed every other round). Returns per name the median, min and max ms."""
+    for fn in steps.values():
+        for _ in range(warmup):
+            fn()
+    names, times = list(steps), {n: [] for n in steps}
+    for r in range(max(1, repeats)):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            start = time.perf_counter()
+            steps[name]()
+            times[name].append((time.perf_counter() - start) * 1e3)
+    return {n: {"ms": statistics.median(ms), "min_ms": min(ms), "max_ms": max(ms), "repeats": len(ms),
+                "warmup": warmup} for n, ms in times.items()}
+
+
+def build_keras(keras, keras_lmu, mode, steps, return_sequences, hidden):
+    """keras-lmu's benchmark model (or its variant with a dense hidden cell), compiled with RMSprop and mse.
+    Returns ``(model, lmu_layer, lmu_cell)``: the layer in the model and the object that holds the weights."""
+    kw = dict(memory_d=MEMORY_D, order=ORDER, theta=THETA,
+              hidden_cell=keras.layers.Dense(HIDDEN_UNITS) if hidden else None)
+    if mode == "rnn":
+        cell = keras_lmu.LMUCell(**kw)
+        layer = keras.layers.RNN(cell, return_sequences=return_sequences)
+    else:
+        layer = cell = keras_lmu.LMUFeedforward(conv_mode=mode, return_sequences=return_sequences, **kw)
+    inputs = keras.layers.Input((steps, INPUT_D), batch_size=BATCH)
+    outputs = keras.layers.Dense(OUT_D)(layer(inputs))
+    model = keras.Model(inputs=inputs, outputs=outputs)
+    model.compile(loss="mse", optimizer=keras.optimizers.RMSprop())
+    return model, layer, cell
+
+
+def keras_weights(model, cell, hidden) -> dict:
+    """The weights of a keras model as NumPy: the LMU kernel, the hidden Dense, the head."""
+    head = model.layers[-1]
+    w = {"kernel": cell.kernel.numpy(), "head/kernel": head.kernel.numpy(), "head/bias": head.bias.numpy()}
+    if hidden:
+        w["hidden/kernel"] = cell.hidden_cell.kernel.numpy()
+        w["hidden/bias"] = cell.hidden_cell.bias.numpy()
+    return w
+
+
+def set_keras_weights(model, cell, hidden, w) -> None:
+    head = model.layers[-1]
+    cell.kernel.assign(w["kernel"])
+    head.kernel.assign(w["head/kernel"])
+    head.bias.assign(w["head/bias"])
+    if hidden:
+        cell.hidden_cell.kernel.assign(w["hidden/kernel"])
+        cell.hidden_cell.bias.assign(w["hidden/bias"])
+
+
+def build_torch(spec, mode, w, units):
+    lmu_weights = {k: v for k, v in w.items() if not k.startswith("head/")}
+    model = Headed(lmu.build(spec, backend="torch", mode=mode, weights=lmu_weights), units)
+    with torch.no_grad():
+        model.head.weight.copy_(torch.from_numpy(w["head/kernel"].T.copy()))
+        model.head.bias.copy_(torch.from_numpy(w["head/bias"]))
+    return model
+
+
+def torch_train_step(model, x, y):
+    # Keras' RMSprop defaults, so that both optimizers do the same work (torch's own defaults differ)
+    opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
+    loss_fn = nn.MSELoss()
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
+def torch_infer(model, x):
+    def forward():
+        with torch.no_grad():
+            return model(x)
+
+    return forward
+
+
+def run_config(tf, keras, keras_lmu, name, title, steps, return_sequences, hidden, args):
+    """Build, check and time one configuration; print its table; return its results for the JSON."""
+    rng = np.random.default_rng(args.seed)
+    x_np = rng.uniform(-1, 1, (BATCH, steps, INPUT_D)).astype(np.float32)
+    y_shape = (BATCH, steps, OUT_D) if return_sequences else (BATCH, OUT_D)
+    y_np = rng.uniform(-1, 1, y_shape).astype(np.float32)
+    xk, yk = tf.constant(x_np), tf.constant(y_np)
+    xt, yt = torch.from_numpy(x_np), torch.from_numpy(y_np)
+
+    spec = lmu.LMUSpec(memory_d=MEMORY_D, order=ORDER, theta=THETA, input_d=INPUT_D,
+                       hidden=lmu.Hidden("dense", HIDDEN_UNITS) if hidden else None,
+                       return_sequences=return_sequences)
+    units = HIDDEN_UNITS if hidden else MEMORY_D * ORDER
+
+    print()
+    print(title)
+    sys.stdout.flush()
+    keras.utils.set_random_seed(args.seed)
+    kmodels, kcells, klayers, w = {}, {}, {}, None
+    for mode in ("fft", "raw", "rnn"):
+        model, layer, cell = build_keras(keras, keras_lmu, mode, steps, return_sequences, hidden)
+        if w is None:
+            w = keras_weights(model, cell, hidden)  # keras-lmu's own initialization, shared by every model
+        else:
+            set_keras_weights(model, cell, hidden, w)
+        kmodels[mode], klayers[mode], kcells[mode] = model, layer, cell
+    tmodels = {mode: build_torch(spec, mode, w, units) for mode in ("fft", "raw", "step", "auto")}
+
+    auto_runs = tmodels["auto"].lmu.pick_mode(steps)
+    keras_ir = int(kcells["raw"].impulse_response.shape[0])
+    torch_ir = min(tmodels["raw"].lmu.truncation(), steps)
+    print(f"  torch mode 'auto' runs as {auto_runs!r} at T={steps}; raw convolution length: torch {torch_ir} "
+          f"(tail < 1e-7 of peak), keras {keras_ir} (truncate_ir=1e-4)")
+    print(f"  keras jit_compile: {kmodels['fft'].jit_compile} (Keras' 'auto' turns XLA off on a CPU-only machine)")
+
+    # the same function in both frameworks: LMU layer outputs (before the head) on the same input
+    checks = {}
+    with torch.no_grad():
+        for tmode, kmode in PAIRS[:3]:
+            t_out = tmodels[tmode].lmu(xt).numpy()
+            k_out = np.asarray(klayers[kmode](xk, training=False))
+            checks[f"{tmode}/{kmode}"] = {"max_abs_diff": float(np.max(np.abs(t_out - k_out))),
+                                          "max_abs": float(np.max(np.abs(k_out)))}
+        t_auto = tmodels["auto"].lmu(xt).numpy()
+        k_fft = np.asarray(klayers["fft"](xk, training=False))
+        checks["auto/fft"] = {"max_abs_diff": float(np.max(np.abs(t_auto - k_fft))),
+                              "max_abs": float(np.max(np.abs(k_fft)))}
+    print("  forward check, LMU output before the head, same weights and input: max |torch - keras| "
+          + ", ".join(f"{k} {v['max_abs_diff']:.1e}" for k, v in checks.items())
+          + f"   (outputs up to {max(v['max_abs'] for v in checks.values()):.2g})")
+    sys.stdout.flush()
+
+    results = {}
+    for phase in ("train", "infer"):
+        if phase == "train":
+            t_fn = {m: torch_train_step(tmodels[m], xt, yt) for m in tmodels}
+            k_fn = {m: (lambda mdl=kmodels[m]: mdl.train_on_batch(xk, yk)) for m in kmodels}
+            for m in tmodels.values():
+                m.train()
+        else:
+            for m in tmodels.values():
+                m.eval()
+            t_fn = {m: torch_infer(tmodels[m], xt) for m in tmodels}
+            k_fn = {m: (lambda mdl=kmodels[m]: mdl.predict_on_batch(xk)) for m in kmodels}
+        fast = {"torch fft": t_fn["fft"], "keras fft": k_fn["fft"], "torch raw": t_fn["raw"],
+                "keras raw": k_fn["raw"], "torch auto": t_fn["auto"]}
+        r = alternate(fast, args.repeats, args.warmup)
+        print(f"  [{phase}] measured fft, raw, auto: " + ", ".join(f"{k} {_common.fmt_ms(v)}" for k, v in r.items())
+              + " ms", flush=True)
+        slow = alternate({"torch step": t_fn["step"], "keras rnn": k_fn["rnn"]}, args.slow_repeats,
+                         args.slow_warmup)
+        print(f"  [{phase}] measured step/rnn: " + ", ".join(f"{k} {_common.fmt_ms(v)}" for k, v in slow.items())
+              + " ms", flush=True)
+        r.update(slow)
+        best = min(("fft", "raw", "rnn"), key=lambda m: r[f"keras {m}"]["ms"])
+        r["keras best"] = dict(r[f"keras {best}"], mode=best)
+        results[phase] = r
+
+    # the table
+    label = {"fft": "fft  vs fft", "raw": "raw  vs raw", "step": "step vs rnn"}
+    what = {"train": "training step (forward + mse + backward + RMSprop update)",
+            "infer": "inference (forward only; keras predict_on_batch, torch no_grad)"}
+    ratios = {}
+    print()
+    print(f"  {'ms, median':<38}{'torch':>10}{'keras':>10}{'keras/torch':>13}   goal >= {GOAL:g}x")
+    for phase in ("train", "infer"):
+        r = results[phase]
+        print(f"  {what[phase]}")
+        for tmode, kmode in PAIRS:
+            tr, kr = r[f"torch {tmode}"], r[f"keras {kmode}"]
+            ratio = _common.ratio(kr, tr)
+            ratios[f"{phase} {tmode}/{kmode}"] = ratio
+            lab = label.get(tmode) or f"auto ({auto_runs}) vs keras best ({kr['mode']})"
+            n = f"n={tr['repeats']}" if tr["repeats"] == kr["repeats"] else f"n={tr['repeats']}/{kr['repeats']}"
+            print(f"    {lab:<36}{_common.fmt_ms(tr):>10}{_common.fmt_ms(kr):>10}"
+                  f"{_common.fmt_ratio(ratio):>13}   {_verdict(ratio)}   {n}")
+    sys.stdout.flush()
+    return {"name": name, "title": title, "T": steps, "return_sequences": return_sequences,
+            "hidden": f"dense {HIDDEN_UNITS}" if hidden else None, "auto_runs_as": auto_runs,
+            "raw_length": {"torch": torch_ir, "keras": keras_ir}, "forward_check": checks, "results": results,
+            "ratios_keras_over_torch": ratios}
+
+
+def _verdict(r) -> str:
+    return "-" if r is None else ("PASS" if r >= GOAL else "FAIL")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeats", type=int, default=None,
+                   help="timed rounds for the fft/raw/auto group (default 10; 3 with --quick)")
+    p.add_argument("--slow-repeats", type=int, default=None,
+                   help="timed rounds for torch step vs keras rnn, seconds a step (default 3; 1 with --quick)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed calls before timing (default 2)")
+    p.add_argument("--slow-warmup", type=int, default=1, help="untimed calls for step/rnn (default 1)")
+    p.add_argument("--quick", action="store_true", help="T 128 and fewer repeats: a smoke run of well under a "
+                                                        "minute, not the benchmark's sizes")
+    p.add_argument("--T", type=int, default=None, help=f"sequence length (default {T_FULL}; 128 with --quick)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads for both frameworks: torch.set_num_threads and tensorflow's intra- and inter-op "
+                        "pools (default: every core this process may use, for both)")
+    p.add_argument("--only", choices=("last", "seq"), default=None,
+                   help="run only the keras-lmu benchmark model ('last') or the return_sequences one ('seq')")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", metavar="FILE", default=None, help="also write the results to FILE")
+    args = p.parse_args()
+    args.repeats = args.repeats or (3 if args.quick else 10)
+    args.slow_repeats = args.slow_repeats or (1 if args.quick else 3)
+    steps = args.T or (128 if args.quick else T_FULL)
+    n_cores = cores()
+    threads = args.threads or n_cores
+
+    torch.set_num_threads(threads)
+    tf, keras, keras_lmu = import_keras(threads)
+
+    import keras_lmu.version as klv
+
+    env = {"tensorflow": tf.__version__, "keras": keras.__version__, "keras_lmu": klv.version,
+           "torch": torch.__version__, "lmu": getattr(lmu, "__version__", "?"), "numpy": np.__version__,
+           "python": platform.python_version(), "cpu": cpu_name(), "cores": n_cores,
+           "threads": {"torch": torch.get_num_threads(),
+                       "tf_intra": tf.config.threading.get_intra_op_parallelism_threads(),
+                       "tf_inter": tf.config.threading.get_inter_op_parallelism_threads()}}
+    print("P2 torch vs keras-lmu on the CPU: keras-lmu's benchmark model, matching modes side by side")
+    print(f"tensorflow {env['tensorflow']}, keras {env['keras']}, keras-lmu {env['keras_lmu']}, torch {env['torch']}, "
+          f"lmu {env['lmu']}, numpy {env['numpy']}, python {env['python']}")
+    print(f"CPU: {env['cpu']}, {n_cores} core(s) usable; threads: torch {env['threads']['torch']}, tensorflow "
+          f"intra-op {env['threads']['tf_intra']} / inter-op {env['threads']['tf_inter']}"
+          + ("" if args.threads else f" (default: all {n_cores} cores for both frameworks)"))
+    print(f"sizes: memory_d {MEMORY_D}, order {ORDER}, theta {THETA:g}, input {INPUT_D}, batch {BATCH}, T {steps}"
+          + ("   [--quick: not the benchmark's T 512]" if steps != T_FULL else ""))
+    print(f"timing: medians; fft/raw/auto and the keras fft/raw models in turns, {args.repeats} rounds after "
+          f"{args.warmup} warm-up calls each; torch step and keras rnn in turns, {args.slow_repeats} rounds after "
+          f"{args.slow_warmup} warm-up (warm-up includes keras' tf.function tracing)")
+    sys.stdout.flush()
+
+    configs = []
+    if args.only in (None, "last"):
+        configs.append(run_config(
+            tf, keras, keras_lmu, "last", "A. keras-lmu's benchmark: return_sequences=False, hidden_cell=None, "
+            f"Dense({OUT_D}) on the last state", steps, False, False, args))
+    if args.only in (None, "seq"):
+        configs.append(run_config(
+            tf, keras, keras_lmu, "seq", f"B. return_sequences=True, dense hidden of {HIDDEN_UNITS}, "
+            f"Dense({OUT_D}) on every step, mse on the whole sequence", steps, True, True, args))
+
+    print()
+    verdicts = [(c["name"], k, v) for c in configs for k, v in c["ratios_keras_over_torch"].items()]
+    failed = [f"{name} {k} {_common.fmt_ratio(v)}" for name, k, v in verdicts if v is not None and v < GOAL]
+    print(f"goal: every torch mode >= {GOAL:g}x faster than the matching keras-lmu mode: "
+          + ("PASS (all pairs)" if not failed else f"FAIL for {', '.join(failed)}"))
+
+    _common.write_json(args.json, {"benchmark": "vs_keras_lmu", "env": env, "quick": args.quick,
+                                   "sizes": {"memory_d": MEMORY_D, "order": ORDER, "theta": THETA,
+                                             "input_d": INPUT_D, "batch": BATCH, "T": steps},
+                                   "repeats": args.repeats, "slow_repeats": args.slow_repeats, "goal": GOAL,
+                                   "configs": configs})
+
+
+if __name__ == "__main__":
+    main()
