@@ -97,18 +97,25 @@ def import_keras(threads: int):
     return tf, keras, keras_lmu
 
 
-def alternate(steps: dict, repeats: int, warmup: int) -> dict:
-    """Time the closures in ``steps`` in turns: ``warmup`` untimed calls each, then ``repeats`` rounds of one timed
-    call each (the order reversed every other round). Returns per name the median, min and max ms."""
+def alternate(steps: dict, repeats: int, warmup: int, budget: float | None = None, min_rounds: int = 3) -> dict:
+    """Time the closures in ``steps`` in turns: ``warmup`` untimed calls each, then rounds of one timed call each
+    (the order reversed every other round, so that none always follows the same one) until there are ``repeats``
+    rounds, or ``min_rounds`` once the rounds have taken ``budget`` seconds. Returns per name the median, min and
+    max ms and the number of timed calls."""
     for fn in steps.values():
         for _ in range(warmup):
             fn()
     names, times = list(steps), {n: [] for n in steps}
-    for r in range(max(1, repeats)):
-        for name in (names if r % 2 == 0 else names[::-1]):
+    start_all = time.perf_counter()
+    rounds = 0
+    while rounds < max(1, repeats):
+        if budget is not None and rounds >= min_rounds and time.perf_counter() - start_all > budget:
+            break
+        for name in (names if rounds % 2 == 0 else names[::-1]):
             start = time.perf_counter()
             steps[name]()
             times[name].append((time.perf_counter() - start) * 1e3)
+        rounds += 1
     return {n: {"ms": statistics.median(ms), "min_ms": min(ms), "max_ms": max(ms), "repeats": len(ms),
                 "warmup": warmup} for n, ms in times.items()}
 
@@ -217,21 +224,25 @@ def run_config(tf, keras, keras_lmu, name, title, steps, return_sequences, hidde
           f"(tail < 1e-7 of peak), keras {keras_ir} (truncate_ir=1e-4)")
     print(f"  keras jit_compile: {kmodels['fft'].jit_compile} (Keras' 'auto' turns XLA off on a CPU-only machine)")
 
-    # the same function in both frameworks: LMU layer outputs (before the head) on the same input
+    # the same function in both frameworks: LMU layer outputs (before the head) on the same input, each also
+    # against lmu's NumPy reference run in float64 with the same weights (which side a difference comes from)
+    n = min(BATCH, 4)
+    spec64 = lmu.LMUSpec.from_dict(dict(spec.to_dict(), dtype="float64"))
+    ref = lmu.run(lmu.build(spec64, backend="numpy", weights={k: v.astype(np.float64) for k, v in w.items()
+                                                              if not k.startswith("head/")}),
+                  x_np[:n].astype(np.float64))
     checks = {}
     with torch.no_grad():
-        for tmode, kmode in PAIRS[:3]:
-            t_out = tmodels[tmode].lmu(xt).numpy()
-            k_out = np.asarray(klayers[kmode](xk, training=False))
-            checks[f"{tmode}/{kmode}"] = {"max_abs_diff": float(np.max(np.abs(t_out - k_out))),
-                                          "max_abs": float(np.max(np.abs(k_out)))}
-        t_auto = tmodels["auto"].lmu(xt).numpy()
-        k_fft = np.asarray(klayers["fft"](xk, training=False))
-        checks["auto/fft"] = {"max_abs_diff": float(np.max(np.abs(t_auto - k_fft))),
-                              "max_abs": float(np.max(np.abs(k_fft)))}
-    print("  forward check, LMU output before the head, same weights and input: max |torch - keras| "
-          + ", ".join(f"{k} {v['max_abs_diff']:.1e}" for k, v in checks.items())
-          + f"   (outputs up to {max(v['max_abs'] for v in checks.values()):.2g})")
+        for tmode, kmode in PAIRS[:3] + (("auto", "fft"),):
+            t_out = tmodels[tmode].lmu(xt[:n]).double().numpy()
+            k_out = np.asarray(klayers[kmode](xk[:n], training=False), dtype=np.float64)
+            checks[f"{tmode}/{kmode}"] = {"torch_keras": float(np.max(np.abs(t_out - k_out))),
+                                          "torch_ref64": float(np.max(np.abs(t_out - ref))),
+                                          "keras_ref64": float(np.max(np.abs(k_out - ref)))}
+    print(f"  forward check on {n} sequences, LMU output before the head (values up to {np.max(np.abs(ref)):.2g}), "
+          "same weights and input; max abs difference torch-keras [torch-ref64, keras-ref64]:")
+    print("    " + ", ".join(f"{k} {v['torch_keras']:.1e} [{v['torch_ref64']:.1e}, {v['keras_ref64']:.1e}]"
+                            for k, v in checks.items()))
     sys.stdout.flush()
 
     results = {}
@@ -248,13 +259,14 @@ def run_config(tf, keras, keras_lmu, name, title, steps, return_sequences, hidde
             k_fn = {m: (lambda mdl=kmodels[m]: mdl.predict_on_batch(xk)) for m in kmodels}
         fast = {"torch fft": t_fn["fft"], "keras fft": k_fn["fft"], "torch raw": t_fn["raw"],
                 "keras raw": k_fn["raw"], "torch auto": t_fn["auto"]}
-        r = alternate(fast, args.repeats, args.warmup)
-        print(f"  [{phase}] measured fft, raw, auto: " + ", ".join(f"{k} {_common.fmt_ms(v)}" for k, v in r.items())
-              + " ms", flush=True)
+        r = alternate(fast, args.repeats, args.warmup, args.budget)
+        print(f"  [{phase}] measured: " + ", ".join(f"{k} {_common.fmt_ms(v)}" for k, v in r.items())
+              + f" ms (load {_load()})", flush=True)
         slow = alternate({"torch step": t_fn["step"], "keras rnn": k_fn["rnn"]}, args.slow_repeats,
                          args.slow_warmup)
-        print(f"  [{phase}] measured step/rnn: " + ", ".join(f"{k} {_common.fmt_ms(v)}" for k, v in slow.items())
-              + " ms", flush=True)
+        print(f"  [{phase}] measured: " + ", ".join(f"{k} {_common.fmt_ms(v)}" for k, v in slow.items())
+              + f" ms (load {_load()})", flush=True)
+        r["load_after"] = os.getloadavg()[0]
         r.update(slow)
         best = min(("fft", "raw", "rnn"), key=lambda m: r[f"keras {m}"]["ms"])
         r["keras best"] = dict(r[f"keras {best}"], mode=best)
@@ -285,6 +297,10 @@ def run_config(tf, keras, keras_lmu, name, title, steps, return_sequences, hidde
             "ratios_keras_over_torch": ratios}
 
 
+def _load() -> str:
+    return f"{os.getloadavg()[0]:.2f}"
+
+
 def _verdict(r) -> str:
     return "-" if r is None else ("PASS" if r >= GOAL else "FAIL")
 
@@ -295,7 +311,10 @@ def main():
                    help="timed rounds for the fft/raw/auto group (default 10; 3 with --quick)")
     p.add_argument("--slow-repeats", type=int, default=None,
                    help="timed rounds for torch step vs keras rnn, seconds a step (default 3; 1 with --quick)")
-    p.add_argument("--warmup", type=int, default=2, help="untimed calls before timing (default 2)")
+    p.add_argument("--warmup", type=int, default=1,
+                   help="untimed calls of each before timing (default 1: keras traces its tf.function on the first)")
+    p.add_argument("--budget", type=float, default=120.0,
+                   help="seconds after which the fft/raw/auto group stops at 3 rounds or more (default 120)")
     p.add_argument("--slow-warmup", type=int, default=1, help="untimed calls for step/rnn (default 1)")
     p.add_argument("--quick", action="store_true", help="T 128 and fewer repeats: a smoke run of well under a "
                                                         "minute, not the benchmark's sizes")
@@ -333,9 +352,11 @@ def main():
           + ("" if args.threads else f" (default: all {n_cores} cores for both frameworks)"))
     print(f"sizes: memory_d {MEMORY_D}, order {ORDER}, theta {THETA:g}, input {INPUT_D}, batch {BATCH}, T {steps}"
           + ("   [--quick: not the benchmark's T 512]" if steps != T_FULL else ""))
-    print(f"timing: medians; fft/raw/auto and the keras fft/raw models in turns, {args.repeats} rounds after "
-          f"{args.warmup} warm-up calls each; torch step and keras rnn in turns, {args.slow_repeats} rounds after "
-          f"{args.slow_warmup} warm-up (warm-up includes keras' tf.function tracing)")
+    print(f"timing: medians; torch fft/raw/auto and keras fft/raw in turns, {args.repeats} rounds (or >= 3 once "
+          f"{args.budget:g} s are spent) after {args.warmup} warm-up call(s) each; torch step and keras rnn in turns, "
+          f"{args.slow_repeats} round(s) after {args.slow_warmup} warm-up (warm-up includes keras' tf.function "
+          "tracing)")
+    print(f"load average at start: {_load()} (1 min; above 0 means other processes share the {n_cores} cores)")
     sys.stdout.flush()
 
     configs = []
@@ -349,6 +370,7 @@ def main():
             f"Dense({OUT_D}) on every step, mse on the whole sequence", steps, True, True, args))
 
     print()
+    print(f"load average at the end: {_load()}")
     verdicts = [(c["name"], k, v) for c in configs for k, v in c["ratios_keras_over_torch"].items()]
     failed = [f"{name} {k} {_common.fmt_ratio(v)}" for name, k, v in verdicts if v is not None and v < GOAL]
     print(f"goal: every torch mode >= {GOAL:g}x faster than the matching keras-lmu mode: "

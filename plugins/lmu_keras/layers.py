@@ -8,10 +8,13 @@ for another sequence length, and the cell in ``keras.layers.RNN`` for streaming 
 would smear a NaN backward in time).
 """
 
+import contextlib
 import math
+import warnings
 
 import numpy as np
 
+from lmu import legendre
 from lmu.spec import Hidden, LMUSpec
 from lmu.weights import LMUWeights
 
@@ -39,7 +42,8 @@ def hidden_cell(hidden: Hidden | None, dtype: str):
 
 
 def _cell_kwargs(spec: LMUSpec) -> dict:
-    return dict(memory_d=spec.memory_d, order=spec.order, theta=spec.theta,
+    theta = int(spec.theta) if float(spec.theta).is_integer() else spec.theta  # keras-lmu wants 5·θ integral
+    return dict(memory_d=spec.memory_d, order=spec.order, theta=theta,
                 hidden_cell=hidden_cell(spec.hidden, spec.dtype), input_to_hidden=spec.input_to_hidden,
                 discretizer=spec.discretizer, kernel_initializer=spec.kernel_initializer, use_bias=spec.use_bias,
                 dropout=spec.dropout, dtype=spec.dtype)
@@ -50,34 +54,75 @@ def _recurrent_kwargs(spec: LMUSpec) -> dict:
                 memory_to_memory=spec.memory_to_memory, recurrent_dropout=spec.recurrent_dropout)
 
 
-def _feedforward_length(spec: LMUSpec, seq_len) -> int:
-    # keras-lmu fixes the impulse response at build; for an unknown length it would take 5·θ (and crash on a
-    # non-integer θ), so we give it that length, rounded up, ourselves.
-    return int(seq_len) if seq_len is not None else int(math.ceil(5 * spec.theta))
+def _lmu_cell(spec: LMUSpec):
+    _, keras_lmu = _modules()
+    # input_d: keras-lmu needs it to size the output when input_to_hidden has no hidden cell
+    return keras_lmu.LMUCell(**_cell_kwargs(spec), **_recurrent_kwargs(spec), input_d=spec.input_d)
+
+
+def _feedforward_length(spec: LMUSpec, seq_len):
+    """The length LMUFeedforward is built for. keras-lmu fixes its impulse response at build; for an unknown length
+    it takes 5·θ steps, which crashes unless θ is a whole number: then we build for the unknown length (the layer
+    takes any length in a Keras model), else for ceil(5·θ) steps (pass ``seq_len`` to choose)."""
+    if seq_len is not None:
+        return int(seq_len)
+    return None if float(spec.theta).is_integer() else int(math.ceil(5 * spec.theta))
 
 
 def make_layer(spec: LMUSpec, mode: str, seq_len=None):
     """A new, built, keras-lmu layer for the spec (weights as Keras initializes them)."""
     keras, keras_lmu = _modules()
-    if mode == "auto":
-        layer = keras_lmu.LMU(**_cell_kwargs(spec), **_recurrent_kwargs(spec),
-                              return_sequences=spec.return_sequences)
-        feedforward = spec.is_lti and not spec.trainable_theta
-    elif mode == "rnn":
-        layer = keras.layers.RNN(keras_lmu.LMUCell(**_cell_kwargs(spec), **_recurrent_kwargs(spec)),
-                                 return_sequences=spec.return_sequences, dtype=spec.dtype)
-        feedforward = False
-    else:
+    # "auto" makes what keras_lmu.LMU would hold: LMUFeedforward (fft) for an LTI spec with a fixed θ, else the
+    # cell in keras.layers.RNN; built here directly so that the cell gets input_d and the feedforward form an exact
+    # impulse response (keras_lmu.LMU builds its inner layer itself, out of reach of both).
+    feedforward = mode in ("fft", "raw") or (mode == "auto" and spec.is_lti and not spec.trainable_theta)
+    if feedforward:
         layer = keras_lmu.LMUFeedforward(**_cell_kwargs(spec), return_sequences=spec.return_sequences,
-                                         conv_mode=mode, truncate_ir=None)
-        feedforward = True
+                                         conv_mode="fft" if mode == "auto" else mode, truncate_ir=None)
+        _exact_impulse(layer, spec)
+    else:
+        layer = keras.layers.RNN(_lmu_cell(spec), return_sequences=spec.return_sequences, dtype=spec.dtype)
     steps = _feedforward_length(spec, seq_len) if feedforward else seq_len
-    layer.build((None, steps, spec.input_d))
+    with warnings.catch_warnings():  # keras-lmu's note on approximating an unknown length by 5·θ
+        warnings.simplefilter("ignore", UserWarning)
+        layer.build((None, steps, spec.input_d))
+    _exact_system(layer, spec)
     layer.lmu_spec = spec
     layer.lmu_backend = "keras"
     layer.lmu_mode = mode
-    layer.lmu_steps = steps if feedforward else None
+    layer.lmu_steps = steps
     return layer
+
+
+def _exact_impulse(layer, spec: LMUSpec) -> None:
+    """LMUFeedforward takes its impulse response at build from an LMUCell stepped eagerly over the whole length
+    (seconds for a few thousand steps, in the layer's dtype); give it ``lmu.legendre``'s instead: the same
+    response, computed in float64 without a loop over time."""
+    import tensorflow as tf
+
+    if not hasattr(layer, "delay_layer"):
+        return
+    system = legendre.discretize(spec.order, spec.theta, spec.discretizer)
+
+    def impulse_response(impulse, training=False):
+        H = legendre.impulse_response(*system, int(impulse.shape[1]))
+        return tf.constant(H[None], dtype=spec.dtype)
+
+    layer.delay_layer = impulse_response
+
+
+def _exact_system(layer, spec: LMUSpec) -> None:
+    """Give a step-by-step LMUCell the float64 zoh discretization of ``lmu.legendre`` (keras-lmu takes its matrix
+    exponential in the layer's dtype, which in float32 costs an order of magnitude in accuracy over long runs)."""
+    import tensorflow as tf
+
+    keras, keras_lmu = _modules()
+    inner = layer.layer if isinstance(layer, keras_lmu.LMU) else layer
+    if spec.discretizer != "zoh" or spec.trainable_theta or not isinstance(inner, keras.layers.RNN):
+        return
+    A_bar, B_bar = legendre.discretize(spec.order, spec.theta, "zoh")
+    inner.cell.A = tf.constant(A_bar.T, dtype=spec.dtype)
+    inner.cell.B = tf.constant(B_bar[None, :], dtype=spec.dtype)
 
 
 def build_layer(spec: LMUSpec, weights: LMUWeights, mode: str, seq_len=None):
@@ -167,19 +212,57 @@ def run(layer, x, state=None, return_state=False):
     steps = x.shape[1]
     if state is None and not return_state and np.isfinite(x).all():
         target = layer
-        feedforward_steps = getattr(layer, "lmu_steps", None) if hasattr(layer, "lmu_mode") else None
-        if feedforward_steps is not None and feedforward_steps != steps:
-            target = _sibling(layer, ("ff", steps), lambda: make_layer(spec, layer.lmu_mode, steps))
-        elif feedforward_steps is None and not hasattr(layer, "lmu_mode") and _is_feedforward(layer):
-            target = _sibling(layer, ("rnn",), lambda: make_layer(spec, "rnn"))
-        return np.asarray(target(x, training=False)).astype(spec.dtype, copy=False)
+        inner = _inner(layer)
+        if _is_feedforward(layer) and getattr(layer, "lmu_steps", None) != steps:
+            # its impulse response was fixed at build for another length: a sibling built for exactly this one
+            mode = getattr(layer, "lmu_mode", None) or inner.conv_mode
+            target = _sibling(layer, ("ff", steps), lambda: make_layer(spec, mode, steps))
+        with _policy(spec.dtype):
+            return np.asarray(_call(target, steps)(x)).astype(spec.dtype, copy=False)
     return _run_cell(layer, spec, x, state, return_state)
+
+
+@contextlib.contextmanager
+def _policy(dtype):
+    """keras-lmu's feedforward form makes a TimeDistributed (dense hidden, return_sequences) at call time without
+    a dtype, so it follows the global policy: hold the policy at the spec's dtype while lmu runs the layer."""
+    keras, _ = _modules()
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(dtype)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(before)
+
+
+_GRAPH_FROM = 64  # steps: from here on a traced tf.function beats Keras' eager loop over time
+
+
+def _call(layer, steps):
+    """``layer(x[, initial_state], training=False)``, through a cached tf.function for long sequences."""
+    def call(x, initial=None):
+        if initial is None:
+            return layer(x, training=False)
+        return layer(x, initial_state=initial, training=False)
+
+    if steps < _GRAPH_FROM:
+        return call
+    import tensorflow as tf
+
+    cache = layer.__dict__.setdefault("_lmu_graph", {})
+    if "fn" not in cache:
+        cache["fn"] = tf.function(call, reduce_retracing=True)
+    return cache["fn"]
+
+
+def _inner(layer):
+    _, keras_lmu = _modules()
+    return layer.layer if isinstance(layer, keras_lmu.LMU) else layer
 
 
 def _is_feedforward(layer) -> bool:
     _, keras_lmu = _modules()
-    inner = layer.layer if isinstance(layer, keras_lmu.LMU) else layer
-    return isinstance(inner, keras_lmu.LMUFeedforward)
+    return isinstance(_inner(layer), keras_lmu.LMUFeedforward)
 
 
 def _run_cell(layer, spec, x, state, return_state):
@@ -187,9 +270,9 @@ def _run_cell(layer, spec, x, state, return_state):
     keras, keras_lmu = _modules()
 
     def make():
-        cell = keras_lmu.LMUCell(**_cell_kwargs(spec), **_recurrent_kwargs(spec))
-        rnn = keras.layers.RNN(cell, return_sequences=True, return_state=True, dtype=spec.dtype)
+        rnn = keras.layers.RNN(_lmu_cell(spec), return_sequences=True, return_state=True, dtype=spec.dtype)
         rnn.build((None, None, spec.input_d))
+        _exact_system(rnn, spec)
         rnn.lmu_spec = spec
         return rnn
 
@@ -202,7 +285,7 @@ def _run_cell(layer, spec, x, state, return_state):
         initial.append(np.asarray(state["hidden"], dtype=spec.dtype))
         if spec.hidden.kind == "lstm":
             initial.append(np.asarray(state["cell"], dtype=spec.dtype))
-    result = rnn(x, initial_state=initial, training=False)
+    result = _call(rnn, x.shape[1])(x, initial)
     out, finals = np.asarray(result[0]), [np.asarray(s) for s in result[1:]]
     if not spec.return_sequences:
         out = out[:, -1]
