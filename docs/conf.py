@@ -77,7 +77,8 @@ if importlib.util.find_spec("torch") is None:
 # Only the explicit ``.. doctest::`` / ``.. testcode::`` blocks of these pages: the examples in the docstrings
 # that autodoc pulls in run under pytest (--doctest-modules), in their own module's namespace.
 doctest_test_doctest_blocks = ""
-# The examples that need PyTorch carry ``:skipif: torch is None``, so that the pages also check without it.
+# The examples that need PyTorch carry ``:skipif: torch is None``, and those that need keras-lmu
+# ``:skipif: keras_lmu is None``, so that the pages also check without them.
 doctest_global_setup = """
 import numpy as np
 import lmu
@@ -87,6 +88,14 @@ except ImportError:
     torch = None
 if torch is not None and not any(b.name == "torch" and b.available for b in lmu.backends()):
     torch = None  # torch is there, but not lmu's torch backend (a checkout that was not pip-installed)
+# The Keras examples carry ``:skipif: keras_lmu is None``: TensorFlow is imported only where keras-lmu and lmu's
+# keras backend are both installed.
+import importlib.util, os
+keras_lmu = None
+if importlib.util.find_spec("keras_lmu") is not None and any(
+        b.name == "keras" and b.available for b in lmu.backends()):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras_lmu
 """
 
 # -- HTML ----------------------------------------------------------------------------------------------------

@@ -12,10 +12,11 @@ MODES = ("auto", "rnn", "fft", "raw")
 class KerasBackend(Backend):
     """``lmu.build(spec, backend="keras", mode="auto", seq_len=None)`` → a keras-lmu layer.
 
-    ``mode``: "auto" gives ``keras_lmu.LMU`` (keras-lmu picks its feedforward form for LTI specs without trainable
-    θ, else the cell in ``keras.layers.RNN``); "rnn" gives ``keras.layers.RNN(keras_lmu.LMUCell(...))``; "fft" and
-    "raw" give ``keras_lmu.LMUFeedforward`` with that ``conv_mode``. ``seq_len``: the sequence length the layer is
-    built for (keras-lmu's feedforward form fixes its impulse response at build; ``lmu.run`` handles any length).
+    ``mode``: "auto" builds what ``keras_lmu.LMU`` would hold (``keras_lmu.LMUFeedforward`` with FFT for an LTI
+    spec with a fixed θ, else the cell in ``keras.layers.RNN``); "rnn" gives
+    ``keras.layers.RNN(keras_lmu.LMUCell(...))``; "fft" and "raw" give ``keras_lmu.LMUFeedforward`` with that
+    ``conv_mode``. ``seq_len``: the sequence length the layer is built for (keras-lmu's feedforward form fixes its
+    impulse response at build; ``lmu.run`` handles any length).
     """
 
     name = "keras"
