@@ -37,6 +37,7 @@ __all__ = [
     "run",
     "convert",
     "from_keras",
+    "modes_that_apply",
 ]
 
 ENTRY_POINT_GROUP = "lmu.backends"
@@ -129,6 +130,19 @@ class Backend:
     def spec_of(self, obj) -> LMUSpec:
         """The spec an object was built from (by default its ``lmu_spec`` attribute)."""
         return obj.lmu_spec
+
+
+def modes_that_apply(spec: LMUSpec, modes, check_mode) -> list[dict]:
+    """``[{"mode": m}, …]`` for each mode that ``check_mode(spec, m)`` accepts (raises ValueError to refuse): the
+    usual :meth:`Backend.conformance_options` of a backend with a ``mode`` option."""
+    out = []
+    for mode in modes:
+        try:
+            check_mode(spec, mode)
+        except ValueError:
+            continue
+        out.append({"mode": mode})
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -473,10 +487,14 @@ def convert(obj, backend, **options):
     return build(spec_of(obj), backend, weights=get_weights(obj), **options)
 
 
-def from_keras(layer):
-    """``(spec, weights)`` of an existing keras-lmu layer or model (needs the keras backend: ``lmu[keras]``)."""
+def from_keras(layer, spec=None):
+    """``(spec, weights)`` of an existing keras-lmu layer or model (needs the keras backend: ``lmu[keras]``).
+
+    ``layer`` may also be the path of a Keras 3 weights-only file (``.weights.h5``), which holds no configuration:
+    then ``spec`` says what the keras-lmu layer in it is.
+    """
     impl = get_backend("keras")
     reader = getattr(impl, "from_keras", None)
     if reader is None:
         raise BackendUnavailable("the installed keras backend cannot import keras-lmu layers; upgrade lmu")
-    return reader(layer)
+    return reader(layer) if spec is None else reader(layer, spec=spec)

@@ -2,7 +2,7 @@
 
 import sys
 
-from lmu.registry import Backend
+from lmu.registry import Backend, modes_that_apply
 
 __all__ = ["KerasBackend", "MODES"]
 
@@ -30,14 +30,8 @@ class KerasBackend(Backend):
         return []
 
     def conformance_options(self, spec):
-        out = []
-        for mode in MODES:
-            try:
-                _check_mode(spec, mode)
-            except ValueError:
-                continue
-            out.append({"mode": mode})
-        return out
+        """Every mode that applies to the spec (``lmu check`` runs the kit in each)."""
+        return modes_that_apply(spec, MODES, _check_mode)
 
     def build(self, spec, weights, mode="auto", seq_len=None, **options):
         if options:
@@ -82,10 +76,10 @@ class KerasBackend(Backend):
 
         return from_keras(obj)[0]
 
-    def from_keras(self, layer):
+    def from_keras(self, layer, spec=None):
         from .importer import from_keras
 
-        return from_keras(layer)
+        return from_keras(layer, spec=spec)
 
 
 def _check_mode(spec, mode):

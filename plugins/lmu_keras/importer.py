@@ -129,13 +129,17 @@ def _initializer_name(init):
     return name if name in INITIALIZERS else "glorot_uniform"
 
 
-def from_keras(obj):
+def from_keras(obj, spec=None):
     """``(spec, weights)`` of a keras-lmu layer, of the one keras-lmu layer in a model, or of a ``.keras`` file.
 
     Parameters
     ----------
     obj : keras.layers.Layer, keras.Model, str or os.PathLike
         See :func:`find_lmu_layer`. The layer must be built (called on an input) so that its variables exist.
+        Or the path of a Keras 3 weights-only file (``.weights.h5`` / ``.h5``, from ``model.save_weights``), which
+        needs ``spec``: see :func:`lmu_keras.h5.weights_from_h5`.
+    spec : LMUSpec, optional
+        Only for a weights-only ``.h5`` path (which holds no configuration): what the keras-lmu layer in it is.
 
     Returns
     -------
@@ -158,6 +162,16 @@ def from_keras(obj):
     ``LMUFeedforward(conv_mode="raw")`` truncates its impulse response (``truncate_ir``); the imported spec is
     the exact LMU, which that layer approximates within about ``truncate_ir``.
     """
+    if isinstance(obj, (str, os.PathLike)) and str(os.fspath(obj)).endswith(".h5"):
+        if spec is None:
+            raise ValueError(f"{os.fspath(obj)!r} is a weights-only file, which holds no configuration: pass the "
+                             "layer's spec, lmu.from_keras(path, spec=lmu.LMUSpec(...))")
+        from .h5 import weights_from_h5
+
+        return spec, weights_from_h5(obj, spec)
+    if spec is not None:
+        raise ValueError("lmu.from_keras reads the spec from a layer, model or .keras file; spec= is only for a "
+                         "weights-only .h5 path")
     keras, keras_lmu = _modules()
     from .layers import get_weights, parts
 

@@ -2,7 +2,7 @@
 
 import sys
 
-from lmu.registry import Backend
+from lmu.registry import Backend, modes_that_apply
 
 __all__ = ["TorchBackend", "MODES"]
 
@@ -25,14 +25,7 @@ class TorchBackend(Backend):
 
     def conformance_options(self, spec):
         """Every mode that applies to the spec (``lmu check`` runs the kit in each)."""
-        out = []
-        for mode in MODES:
-            try:
-                _check_mode(spec, mode)
-            except ValueError:
-                continue
-            out.append({"mode": mode})
-        return out
+        return modes_that_apply(spec, MODES, _check_mode)
 
     def build(self, spec, weights, mode="auto", device=None, **options):
         if options:
