@@ -165,7 +165,8 @@ def from_keras(obj, spec=None):
     if isinstance(obj, (str, os.PathLike)) and str(os.fspath(obj)).endswith(".h5"):
         if spec is None:
             raise ValueError(f"{os.fspath(obj)!r} is a weights-only file, which holds no configuration: pass the "
-                             "layer's spec, lmu.from_keras(path, spec=lmu.LMUSpec(...))")
+                             "layer's spec, lmu.from_keras(path, spec=lmu.LMUSpec(...)), or save the whole model as a .keras "
+                             "file and pass its path")
         from .h5 import weights_from_h5
 
         return spec, weights_from_h5(obj, spec)
