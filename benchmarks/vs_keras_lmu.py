@@ -24,6 +24,17 @@ return_sequences=True and a dense hidden cell of 64 units (keras: hidden_cell=ke
 hidden=lmu.Hidden("dense", 64)) and Dense(2) on every step, loss on the whole sequence: there the last-state
 shortcut that torch's "auto" takes for the first model does not exist.
 
+In that second model keras fft and raw get the Dense(64) *after* ``LMUFeedforward(hidden_cell=None)`` (the same
+function, and the same weights): given as ``hidden_cell``, keras-lmu wraps it in ``keras.layers.TimeDistributed``,
+which Keras 3 unrolls into T slices of the sequence, and the gradient of those slices needs time and memory ~ T^2
+(6 to 24 GB at T 256 on the machine this was written on; at T 512 the process was killed at 23 GB).
+``--keras-hidden-cell`` times that literal form, for T <= 128. keras rnn always gets it as LMUCell's hidden_cell.
+
+Threads: by default both frameworks get every core (torch.set_num_threads, tensorflow's intra- and inter-op pools).
+When other processes keep the cores busy, torch's OpenMP threads wait on each other at every operation, and its
+many-small-ops paths (mode "step", and "last"'s backward) then slow down many-fold where tensorflow's do not: the load
+average is printed; compare with ``--threads 1``.
+
 Goal on a CPU: each torch mode at least 2x faster than the matching keras-lmu mode (keras ms / torch ms >= 2).
 
     /tmp/kvenv/bin/python benchmarks/vs_keras_lmu.py [--repeats 10] [--threads 2] [--json p2.json]
@@ -31,6 +42,7 @@ Goal on a CPU: each torch mode at least 2x faster than the matching keras-lmu mo
 """
 
 import argparse
+import gc
 import os
 import platform
 import statistics
@@ -47,6 +59,7 @@ lmu, lmu_torch, torch = _common.setup()
 from torch import nn  # noqa: E402
 
 MEMORY_D, ORDER, THETA, INPUT_D, BATCH, T_FULL, OUT_D, HIDDEN_UNITS = 32, 256, 784.0, 32, 16, 512, 2, 64
+TD_MAX_T = 128  # --keras-hidden-cell: longest T whose TimeDistributed gradient fits comfortably in memory
 GOAL = 2.0  # keras ms / torch ms, for every pair
 PAIRS = (("fft", "fft"), ("raw", "raw"), ("step", "rnn"), ("auto", "best"))  # (torch mode, keras mode)
 
@@ -120,41 +133,53 @@ def alternate(steps: dict, repeats: int, warmup: int, budget: float | None = Non
                 "warmup": warmup} for n, ms in times.items()}
 
 
-def build_keras(keras, keras_lmu, mode, steps, return_sequences, hidden):
+def build_keras(keras, keras_lmu, mode, steps, return_sequences, hidden, inner=True):
     """keras-lmu's benchmark model (or its variant with a dense hidden cell), compiled with RMSprop and mse.
-    Returns ``(model, lmu_layer, lmu_cell)``: the layer in the model and the object that holds the weights."""
-    kw = dict(memory_d=MEMORY_D, order=ORDER, theta=THETA,
-              hidden_cell=keras.layers.Dense(HIDDEN_UNITS) if hidden else None)
+
+    With ``hidden`` and ``inner`` the Dense(64) is keras-lmu's ``hidden_cell``; with ``inner=False`` (fft/raw only)
+    the layer has ``hidden_cell=None`` and the same Dense(64) follows it (the same function: a Dense on a 3-d tensor
+    acts on the last axis). Returns ``(model, body, cell, dense)``: ``body(x)`` the output before the head, ``cell``
+    the object holding the LMU kernel, ``dense`` the hidden Dense (or None)."""
+    dense = keras.layers.Dense(HIDDEN_UNITS) if hidden else None
+    kw = dict(memory_d=MEMORY_D, order=ORDER, theta=THETA, hidden_cell=dense if inner else None)
     if mode == "rnn":
         cell = keras_lmu.LMUCell(**kw)
         layer = keras.layers.RNN(cell, return_sequences=return_sequences)
     else:
         layer = cell = keras_lmu.LMUFeedforward(conv_mode=mode, return_sequences=return_sequences, **kw)
     inputs = keras.layers.Input((steps, INPUT_D), batch_size=BATCH)
-    outputs = keras.layers.Dense(OUT_D)(layer(inputs))
+    out = layer(inputs)
+    if hidden and not inner:
+        out = dense(out)
+    outputs = keras.layers.Dense(OUT_D)(out)
     model = keras.Model(inputs=inputs, outputs=outputs)
     model.compile(loss="mse", optimizer=keras.optimizers.RMSprop())
-    return model, layer, cell
+
+    def body(x):
+        y = layer(x, training=False)
+        return dense(y) if hidden and not inner else y
+
+    return model, body, cell, dense
 
 
-def keras_weights(model, cell, hidden) -> dict:
+def keras_weights(model, cell, dense) -> dict:
     """The weights of a keras model as NumPy: the LMU kernel, the hidden Dense, the head."""
     head = model.layers[-1]
     w = {"kernel": cell.kernel.numpy(), "head/kernel": head.kernel.numpy(), "head/bias": head.bias.numpy()}
-    if hidden:
-        w["hidden/kernel"] = cell.hidden_cell.kernel.numpy()
-        w["hidden/bias"] = cell.hidden_cell.bias.numpy()
+    if dense is not None:
+        w["hidden/kernel"] = dense.kernel.numpy()
+        w["hidden/bias"] = dense.bias.numpy()
     return w
 
 
-def set_keras_weights(model, cell, hidden, w) -> None:
+def set_keras_weights(model, cell, dense, w) -> None:
     head = model.layers[-1]
     cell.kernel.assign(w["kernel"])
     head.kernel.assign(w["head/kernel"])
     head.bias.assign(w["head/bias"])
-    if hidden:
-        cell.hidden_cell.kernel.assign(w["hidden/kernel"])
-        cell.hidden_cell.bias.assign(w["hidden/bias"])
+    if dense is not None:
+        dense.kernel.assign(w["hidden/kernel"])
+        dense.bias.assign(w["hidden/bias"])
 
 
 def build_torch(spec, mode, w, units):
@@ -207,14 +232,20 @@ def run_config(tf, keras, keras_lmu, name, title, steps, return_sequences, hidde
     print(title)
     sys.stdout.flush()
     keras.utils.set_random_seed(args.seed)
-    kmodels, kcells, klayers, w = {}, {}, {}, None
+    kmodels, kcells, kbodies, w = {}, {}, {}, None
     for mode in ("fft", "raw", "rnn"):
-        model, layer, cell = build_keras(keras, keras_lmu, mode, steps, return_sequences, hidden)
+        inner = mode == "rnn" or args.keras_hidden_cell
+        model, body, cell, dense = build_keras(keras, keras_lmu, mode, steps, return_sequences, hidden, inner)
         if w is None:
-            w = keras_weights(model, cell, hidden)  # keras-lmu's own initialization, shared by every model
+            w = keras_weights(model, cell, dense)  # keras-lmu's own initialization, shared by every model
         else:
-            set_keras_weights(model, cell, hidden, w)
-        kmodels[mode], klayers[mode], kcells[mode] = model, layer, cell
+            set_keras_weights(model, cell, dense, w)
+        kmodels[mode], kbodies[mode], kcells[mode] = model, body, cell
+    if hidden:
+        print("  keras hidden Dense(64): " + ("hidden_cell of LMUFeedforward (fft, raw) and LMUCell (rnn)"
+                                               if args.keras_hidden_cell else
+                                               "hidden_cell of LMUCell (rnn); after LMUFeedforward(hidden_cell=None) "
+                                               "for fft and raw (see --keras-hidden-cell)"))
     tmodels = {mode: build_torch(spec, mode, w, units) for mode in ("fft", "raw", "step", "auto")}
 
     auto_runs = tmodels["auto"].lmu.pick_mode(steps)
@@ -235,7 +266,7 @@ def run_config(tf, keras, keras_lmu, name, title, steps, return_sequences, hidde
     with torch.no_grad():
         for tmode, kmode in PAIRS[:3] + (("auto", "fft"),):
             t_out = tmodels[tmode].lmu(xt[:n]).double().numpy()
-            k_out = np.asarray(klayers[kmode](xk[:n], training=False), dtype=np.float64)
+            k_out = np.asarray(kbodies[kmode](xk[:n]), dtype=np.float64)
             checks[f"{tmode}/{kmode}"] = {"torch_keras": float(np.max(np.abs(t_out - k_out))),
                                           "torch_ref64": float(np.max(np.abs(t_out - ref))),
                                           "keras_ref64": float(np.max(np.abs(k_out - ref)))}
@@ -291,6 +322,9 @@ def run_config(tf, keras, keras_lmu, name, title, steps, return_sequences, hidde
             print(f"    {lab:<36}{_common.fmt_ms(tr):>10}{_common.fmt_ms(kr):>10}"
                   f"{_common.fmt_ratio(ratio):>13}   {_verdict(ratio)}   {n}")
     sys.stdout.flush()
+    del kmodels, kbodies, kcells, tmodels, t_fn, k_fn, fast
+    keras.backend.clear_session()
+    gc.collect()
     return {"name": name, "title": title, "T": steps, "return_sequences": return_sequences,
             "hidden": f"dense {HIDDEN_UNITS}" if hidden else None, "auto_runs_as": auto_runs,
             "raw_length": {"torch": torch_ir, "keras": keras_ir}, "forward_check": checks, "results": results,
@@ -324,12 +358,19 @@ def main():
                         "pools (default: every core this process may use, for both)")
     p.add_argument("--only", choices=("last", "seq"), default=None,
                    help="run only the keras-lmu benchmark model ('last') or the return_sequences one ('seq')")
+    p.add_argument("--keras-hidden-cell", action="store_true",
+                   help="model B: give keras fft/raw the Dense(64) as LMUFeedforward's hidden_cell (keras-lmu then "
+                        "wraps it in keras.layers.TimeDistributed, which Keras 3 unrolls into T slices whose "
+                        "gradient needs memory ~ T^2: several GB at T 256, more than 23 GB at T 512); refused for "
+                        f"T > {TD_MAX_T}")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="FILE", default=None, help="also write the results to FILE")
     args = p.parse_args()
     args.repeats = args.repeats or (3 if args.quick else 10)
     args.slow_repeats = args.slow_repeats or (1 if args.quick else 3)
     steps = args.T or (128 if args.quick else T_FULL)
+    if args.keras_hidden_cell and steps > TD_MAX_T and args.only != "last":
+        p.error(f"--keras-hidden-cell needs T <= {TD_MAX_T} (memory ~ T^2; use --T {TD_MAX_T} or --only last)")
     n_cores = cores()
     threads = args.threads or n_cores
 
