@@ -115,6 +115,15 @@ def sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
+def classifier(lmu_module, units: int, classes: int = 10):
+    """The benchmarks' model: an LMU module followed by a Linear head on its output."""
+    from collections import OrderedDict
+
+    from torch import nn
+
+    return nn.Sequential(OrderedDict(lmu=lmu_module, head=nn.Linear(units, classes)))
+
+
 def train_step(forward, params, x, y, lr=1e-3):
     """A closure running one full training step: ``loss = cross_entropy(forward(x), y)``, backward, Adam step.
 

@@ -20,16 +20,6 @@ from torch import nn  # noqa: E402
 KERAS_PARAMS = 101_771  # keras-lmu's psMNIST model at the full sizes
 
 
-class LMUClassifier(nn.Module):
-    def __init__(self, lmu_module, units, classes=10):
-        super().__init__()
-        self.lmu = lmu_module
-        self.head = nn.Linear(units, classes)
-
-    def forward(self, x):
-        return self.head(self.lmu(x))
-
-
 class LSTMClassifier(nn.Module):
     def __init__(self, units=128, classes=10):
         super().__init__()
@@ -78,7 +68,7 @@ def main():
     models = {}
     for mode in ("auto", "step"):
         torch.manual_seed(args.seed)  # the same head for both
-        models[mode] = LMUClassifier(lmu.build(spec, backend="torch", mode=mode, device=device), units).to(device)
+        models[mode] = _common.classifier(lmu.build(spec, backend="torch", mode=mode, device=device), units).to(device)
     torch.manual_seed(args.seed)
     models["lstm"] = LSTMClassifier(args.lstm_units).to(device)
 

@@ -16,20 +16,9 @@ Goals on a GPU: trainable/fixed <= 2x at T=784 and <= 1.3x at T=16384.
 import _common
 
 lmu, lmu_torch, torch = _common.setup()
-from torch import nn  # noqa: E402
 
 MODES = ("fft", "raw", "last", "auto")
 GOALS = {784: 2.0, 16384: 1.3}  # T -> largest trainable/fixed ratio
-
-
-class Classifier(nn.Module):
-    def __init__(self, lmu_module, units, classes=10):
-        super().__init__()
-        self.lmu = lmu_module
-        self.head = nn.Linear(units, classes)
-
-    def forward(self, x):
-        return self.head(self.lmu(x))
 
 
 def main():
@@ -91,7 +80,7 @@ def main():
                                    hidden=lmu.Hidden("dense", units), return_sequences=False,
                                    trainable_theta=trainable)
                 torch.manual_seed(args.seed)
-                model = Classifier(lmu.build(spec, backend="torch", mode=mode, device=device), units).to(device)
+                model = _common.classifier(lmu.build(spec, backend="torch", mode=mode, device=device), units).to(device)
                 row["runs_as"] = model.lmu.pick_mode(T)
                 params = list(model.parameters())
                 if trainable:
