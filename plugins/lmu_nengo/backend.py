@@ -1,0 +1,99 @@
+"""The ``nengo`` entry point: what the registry loads. It imports nengo only inside its methods."""
+
+from __future__ import annotations
+
+from lmu.registry import Backend
+
+__all__ = ["NengoBackend", "NEURON_OPTIONS"]
+
+#: Options that only neurons mode takes.
+NEURON_OPTIONS = ("neuron_type", "scale_firing_rates", "radius", "tau", "readout_synapse", "max_rates",
+                  "intercepts")
+
+
+class NengoBackend(Backend):
+    """``lmu.build(spec, backend="nengo", dt=0.001, neurons=None, ...)`` → :class:`lmu_nengo.LMUNetwork`.
+
+    Options: ``dt`` (seconds per step), ``neurons`` (None: exact mode; an int: neurons per memory dimension),
+    and for neurons mode ``neuron_type``, ``scale_firing_rates``, ``radius``, ``tau``, ``readout_synapse``,
+    ``max_rates``, ``intercepts`` (see :class:`lmu_nengo.NeuronMemory`); ``label``, ``seed``.
+    ``get_weights``/``set_weights``/``lmu.run`` take the network or a ``nengo.Simulator`` built from it.
+    """
+
+    name = "nengo"
+    extra = "nengo"
+    requires = ("nengo",)
+    framework = "nengo"
+
+    def check(self, spec):
+        return []  # the exact mode builds every spec the reference runs
+
+    def build(self, spec, weights, dt=0.001, neurons=None, label=None, seed=None, **options):
+        unknown = sorted(set(options) - set(NEURON_OPTIONS))
+        if unknown:
+            raise TypeError(f"unknown option(s) for the {self.name} backend: {', '.join(unknown)}; it takes dt=, "
+                            f"neurons=, label=, seed= and for neurons mode {', '.join(NEURON_OPTIONS)}")
+        if neurons is None and options:
+            raise ValueError(f"{self.name} backend option(s) {', '.join(sorted(options))} apply to neurons mode "
+                             "only: pass neurons=N (neurons per memory dimension) as well")
+        if not (isinstance(dt, (int, float)) and dt > 0):
+            raise ValueError(f"{self.name} backend option dt must be a time step in seconds > 0 (got {dt!r})")
+        return self._network(spec, weights, dt=float(dt), neurons=neurons, label=label, seed=seed, **options)
+
+    def _network(self, spec, weights, **options):
+        from .network import LMUNetwork
+
+        return LMUNetwork(spec, weights, backend=self.name, **options)
+
+    # -- weights -------------------------------------------------------------------------------------------------
+    def get_weights(self, obj):
+        from .simulate import find_network, weights_of
+
+        net = find_network(obj, self.name)
+        return weights_of(net, None if obj is net else obj)
+
+    def set_weights(self, obj, weights):
+        from .simulate import find_network, load_weights_into
+
+        net = find_network(obj, self.name)
+        if obj is net:
+            net.write_weights(weights)
+        else:
+            load_weights_into(net, obj, weights)
+
+    # -- running -------------------------------------------------------------------------------------------------
+    def run(self, obj, x, state=None, return_state=False):
+        from .simulate import find_network
+
+        net = find_network(obj, self.name)
+        spec = net.lmu_spec
+        result = self._run(net, self.get_weights(obj), x, state, return_state)
+        out, final = result if return_state else (result, None)
+        out = out if spec.return_sequences else out[:, -1]
+        out = out.astype(spec.dtype)
+        if return_state:
+            return out, {k: v.astype(spec.dtype) for k, v in final.items()}
+        return out
+
+    def _run(self, net, weights, x, state, return_state):
+        from .simulate import run_batch
+
+        return run_batch(net, weights, x, state, return_state)
+
+    def owns(self, obj):
+        if getattr(obj, "lmu_backend", None) == self.name:
+            return True
+        try:
+            from .simulate import find_network, is_simulator
+
+            if not is_simulator(obj):
+                return False
+            find_network(obj, self.name)
+            return True
+        except (TypeError, ValueError, ImportError):
+            return False
+
+    def spec_of(self, obj):
+        from .simulate import find_network
+
+        return find_network(obj, self.name).lmu_spec

@@ -1,0 +1,115 @@
+"""The LMU memory represented by neurons: the continuous system mapped onto lowpass synapses.
+
+Design rule: neurons mode follows the NEF's principle 3, not the discretizer: for ``θ_s ṁ = A m + B u`` with
+``θ_s = θ·dt`` seconds and a lowpass synapse τ, the recurrent transform is ``τ A/θ_s + I`` and the input transform
+``τ B/θ_s``, both through that synapse. Each memory dimension is a one-dimensional ensemble (an EnsembleArray), so
+the same block serves nengo (rate or spiking neurons) and Loihi (whose builder takes the same objects).
+"""
+
+from __future__ import annotations
+
+import nengo
+import numpy as np
+
+from lmu import legendre
+
+__all__ = ["NeuronMemory", "DEFAULT_MAX_RATES"]
+
+#: The max firing rates of the memory's neurons before ``scale_firing_rates`` (nengo's default range).
+DEFAULT_MAX_RATES = (200.0, 400.0)
+
+
+class NeuronMemory(nengo.Network):
+    """``memory_d·order`` one-dimensional ensembles of ``neurons`` neurons that hold the LMU's memory.
+
+    Parameters
+    ----------
+    spec : LMUSpec
+    theta : float
+        The window in steps (the weights' θ when trainable).
+    dt : float
+        Seconds per step.
+    neurons : int
+        Neurons per memory dimension.
+    neuron_type : nengo.neurons.NeuronType, optional
+        Default ``nengo.LIF()``; e.g. ``nengo.LIFRate()``, ``nengo.RectifiedLinear()``,
+        ``nengo.SpikingRectifiedLinear()``.
+    scale_firing_rates : float
+        Multiplies the max rates (default range 200–400 Hz) so that spikes carry more information per step in
+        short runs; for LIF neurons the rates must stay below ``1/tau_ref``.
+    radius : float
+        The range of each memory dimension the ensembles represent well (default 1: the memory of an input in
+        [−1, 1] stays within it, its first dimension being the window's mean).
+    tau : float
+        The synapse (seconds) of the recurrent and input connections.
+    readout_synapse : float or None
+        The synapse on connections that read the memory (and a neuron hidden); default None for rate neurons,
+        0.01 s for spiking neurons.
+    max_rates, intercepts : nengo.dists.Distribution, optional
+        Override the ensembles' distributions (Loihi passes its own defaults).
+    """
+
+    def __init__(self, spec, theta, dt, neurons, *, neuron_type=None, scale_firing_rates=1.0, radius=1.0, tau=0.1,
+                 readout_synapse="default", max_rates=None, intercepts=None, label="memory"):
+        super().__init__(label=label)
+        if not isinstance(neurons, (int, np.integer)) or isinstance(neurons, bool) or neurons < 1:
+            raise ValueError(f"nengo backend option neurons must be an integer ≥ 1 (got {neurons!r}); "
+                             "or None for the exact mode")
+        if not (np.isfinite(scale_firing_rates) and scale_firing_rates > 0):
+            raise ValueError(f"nengo backend option scale_firing_rates must be > 0 (got {scale_firing_rates!r})")
+        if not (np.isfinite(tau) and tau > 0):
+            raise ValueError(f"nengo backend option tau must be a time in seconds > 0 (got {tau!r})")
+        self.spec, self.dt, self.tau = spec, float(dt), float(tau)
+        self.neuron_type = nengo.LIF() if neuron_type is None else neuron_type
+        self.scale_firing_rates = float(scale_firing_rates)
+        spiking = bool(getattr(self.neuron_type, "spiking", False))
+        self.readout_synapse = (0.01 if spiking else None) if readout_synapse == "default" else readout_synapse
+        if max_rates is None:
+            lo, hi = (scale_firing_rates * r for r in DEFAULT_MAX_RATES)
+            tau_ref = getattr(self.neuron_type, "tau_ref", None)
+            if tau_ref is not None and isinstance(self.neuron_type, (nengo.LIF, nengo.LIFRate)) \
+                    and hi >= 1.0 / tau_ref:
+                raise ValueError(f"nengo backend option scale_firing_rates={scale_firing_rates} asks LIF neurons "
+                                 f"for up to {hi:.0f} Hz, beyond their limit 1/tau_ref = {1 / tau_ref:.0f} Hz: "
+                                 f"use scale_firing_rates < {1 / (tau_ref * DEFAULT_MAX_RATES[1]):.2f} or "
+                                 "SpikingRectifiedLinear neurons")
+            max_rates = nengo.dists.Uniform(lo, hi)
+        ens_kwargs = dict(neuron_type=self.neuron_type, radius=radius, max_rates=max_rates)
+        if intercepts is not None:
+            ens_kwargs["intercepts"] = intercepts
+        A, B = self.continuous(theta)
+        with self:
+            self.input = nengo.Node(size_in=spec.memory_d, label="u")
+            self.array = nengo.networks.EnsembleArray(neurons, spec.memory_size, ens_dimensions=1,
+                                                          label="memory ensembles", **ens_kwargs)
+            self.output = self.array.output
+            self.recurrent = nengo.Connection(self.output, self.array.input, transform=A, synapse=self.tau)
+            self.feed = nengo.Connection(self.input, self.array.input, transform=B, synapse=self.tau)
+
+    def continuous(self, theta):
+        """The recurrent (``τA/θ_s + I``) and input (``τB/θ_s``) transforms, block-diagonal over memory_d."""
+        A, B = legendre.continuous(self.spec.order)
+        theta_s = float(theta) * self.dt
+        eye = np.eye(self.spec.memory_d)
+        rec = np.kron(eye, self.tau * A / theta_s + np.eye(self.spec.order))
+        inp = np.kron(eye, (self.tau * B / theta_s)[:, None])
+        return rec, inp
+
+    def set_theta(self, theta):
+        """Rewrite the transforms for a new θ (before a simulator is built)."""
+        self.recurrent.transform, self.feed.transform = self.continuous(theta)
+
+    def relu_population(self, units, bias, target):
+        """A population computing a relu dense layer on its ``.neurons`` input, output into ``target``.
+
+        Rates are multiplied by ``scale_firing_rates`` and spike amplitudes divided by it, so the mean output
+        equals ``relu(J)``; incoming transforms and the bias are multiplied by the same scale. Returns the
+        ensemble and that scale."""
+        s = self.scale_firing_rates
+        spiking = bool(getattr(self.neuron_type, "spiking", False))
+        kind = nengo.SpikingRectifiedLinear if spiking else nengo.RectifiedLinear
+        bias = np.zeros(units) if bias is None else s * np.asarray(bias, dtype=np.float64)
+        ens = nengo.Ensemble(units, 1, neuron_type=kind(amplitude=1.0 / s), gain=np.ones(units), bias=bias,
+                             label="hidden relu neurons")
+        nengo.Connection(ens.neurons, target, synapse=self.readout_synapse)
+        return ens, s
