@@ -96,6 +96,16 @@ if importlib.util.find_spec("keras_lmu") is not None and any(
         b.name == "keras" and b.available for b in lmu.backends()):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras_lmu
+# The Nengo and Loihi examples carry ``:skipif: nengo is None`` / ``:skipif: nengo_loihi is None``.
+nengo = nengo_loihi = None
+if any(b.name == "nengo" and b.available for b in lmu.backends()):
+    import nengo
+    nengo.rc["progress"]["progress_bar"] = "False"
+if any(b.name == "loihi" and b.available for b in lmu.backends()):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import nengo_loihi
 """
 
 # -- HTML ----------------------------------------------------------------------------------------------------

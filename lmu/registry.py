@@ -76,6 +76,9 @@ class Backend:
     extra: str | None = None
     requires: tuple[str, ...] = ()
     framework: str | None = None
+    #: None for a backend that must equal the reference; an NRMSE limit for one that approximates it (spiking
+    #: hardware): the kit then runs :meth:`conformance_battery` against that limit instead of exact tolerances.
+    approximate: float | None = None
 
     # -- availability ------------------------------------------------------------------------------------------
     def install_command(self) -> str:
@@ -105,6 +108,17 @@ class Backend:
     def conformance_options(self, spec: LMUSpec) -> list[dict]:
         """The option sets ``lmu check`` runs the conformance kit with for ``spec`` (default: the defaults)."""
         return [{}]
+
+    def conformance_battery(self, quick: bool = False):
+        """The cases an approximate backend is checked on (default: the kit's battery)."""
+        from .testing import cases
+
+        return cases(quick=quick)
+
+    def readout_lowpass(self, spec: LMUSpec, options: dict) -> float | None:
+        """The lowpass time constant (steps) through which an approximate backend's outputs are read, or None:
+        the kit filters the reference by it before comparing."""
+        return None
 
     # -- building and running ----------------------------------------------------------------------------------
     def build(self, spec: LMUSpec, weights: LMUWeights, **options):

@@ -369,8 +369,40 @@ def _check_nan(backend, case, options):
     return Result(case.id, "nan", not msg, err, tol, time.perf_counter() - started, msg)
 
 
+def _lowpass(y, tau_steps):
+    """``y`` (batch, T, n) through a discrete lowpass of time constant ``tau_steps`` (as nengo's Lowpass)."""
+    a = np.exp(-1.0 / tau_steps)
+    out, s = np.empty_like(y), np.zeros_like(y[:, 0])
+    for t in range(y.shape[1]):
+        s = a * s + (1 - a) * y[:, t]
+        out[:, t] = s
+    return out
+
+
+def _check_nrmse(backend, case, options):
+    """For an approximate backend: NRMSE of its outputs against the reference (read through the backend's
+    readout lowpass), on band-limited input (1 cycle per θ, RMS 0.5), after the first θ/2 steps."""
+    from .signals import nrmse, white_noise
+
+    started = time.perf_counter()
+    spec, weights = case.spec, case_weights(case.spec)
+    model = build(spec, backend, weights=weights, **options)
+    x = np.stack([white_noise(case.steps, 1.0 / spec.theta, rms=0.5, seed=i, dims=spec.input_d)
+                  for i in range(case.batch)]).astype(spec.dtype)
+    y = np.asarray(run(model, x), dtype=np.float64)
+    ref = reference_output(spec, weights, x)
+    tau = backend.readout_lowpass(spec, options)
+    if tau:
+        ref = _lowpass(ref, tau) if spec.return_sequences else ref
+    skip = int(spec.theta // 2)
+    err = nrmse(y[:, skip:], ref[:, skip:]) if spec.return_sequences else nrmse(y, ref)
+    limit = backend.approximate
+    msg = "" if err <= limit else f"NRMSE {err:.3f} > {limit}"
+    return Result(case.id, "nrmse", not msg, err, limit, time.perf_counter() - started, msg)
+
+
 _CHECKERS = {"outputs": _check_outputs, "weights": _check_weights, "streaming": _check_streaming,
-             "nan": _check_nan}
+             "nan": _check_nan, "nrmse": _check_nrmse}
 
 
 def check_case(backend, case: Case, checks=CHECKS, **options) -> list[Result]:
@@ -411,6 +443,9 @@ def check_backend(backend, battery=None, quick: bool = False, checks=CHECKS, eve
     impl = get_backend(backend)
     started = time.perf_counter()
     results = []
+    if impl.approximate is not None:  # a backend that approximates the reference: its battery, its NRMSE limit
+        battery = impl.conformance_battery(quick) if battery is None else battery
+        checks = ("nrmse",)
     for case in cases(quick=quick) if battery is None else battery:
         option_sets = impl.conformance_options(case.spec) if every_option_set else [options]
         for option_set in option_sets:
@@ -424,6 +459,8 @@ def assert_conforms(backend, case: Case, checks=CHECKS, **options) -> None:
     Raises :class:`lmu.UnsupportedSpec` when the backend refuses the case, ``AssertionError`` listing each
     failed check otherwise.
     """
+    if get_backend(backend).approximate is not None and checks == CHECKS:
+        checks = ("nrmse",)
     results = check_case(backend, case, checks, **options)
     refused = [r for r in results if r.refused]
     if refused:

@@ -8,7 +8,7 @@ __all__ = ["NengoBackend", "NEURON_OPTIONS"]
 
 #: Options that only neurons mode takes.
 NEURON_OPTIONS = ("neuron_type", "scale_firing_rates", "radius", "tau", "readout_synapse", "max_rates",
-                  "intercepts")
+                  "intercepts", "direct")
 
 
 class NengoBackend(Backend):

@@ -13,8 +13,11 @@ import numpy as np
 
 from lmu import legendre
 
-__all__ = ["NeuronMemory", "DEFAULT_MAX_RATES"]
+__all__ = ["NeuronMemory", "DEFAULT_MAX_RATES", "SPIKING_RELU_RATE"]
 
+#: Spiking relu neurons of a hidden fire this many Hz per unit of activation (before ``scale_firing_rates``):
+#: at 1 Hz per unit, a layer whose activations are near 1 would hardly spike in a run of a second.
+SPIKING_RELU_RATE = 400.0
 #: The max firing rates of the memory's neurons before ``scale_firing_rates`` (nengo's default range).
 DEFAULT_MAX_RATES = (200.0, 400.0)
 
@@ -44,13 +47,17 @@ class NeuronMemory(nengo.Network):
         The synapse (seconds) of the recurrent and input connections.
     readout_synapse : float or None
         The synapse on connections that read the memory (and a neuron hidden); default None for rate neurons,
-        0.01 s for spiking neurons.
+        0.02 s for spiking neurons.
     max_rates, intercepts : nengo.dists.Distribution, optional
         Override the ensembles' distributions (Loihi passes its own defaults).
+    direct : bool
+        Connect the ensembles to each other directly (one decoded connection per nonzero entry of the recurrent
+        transform) instead of through the array's nodes: on Loihi the recurrence then stays on the chip (through
+        host-side nodes it would be delayed by the chip–host round trip, which breaks short windows).
     """
 
     def __init__(self, spec, theta, dt, neurons, *, neuron_type=None, scale_firing_rates=1.0, radius=1.0, tau=0.1,
-                 readout_synapse="default", max_rates=None, intercepts=None, label="memory"):
+                 readout_synapse="default", max_rates=None, intercepts=None, direct=False, label="memory"):
         super().__init__(label=label)
         if not isinstance(neurons, (int, np.integer)) or isinstance(neurons, bool) or neurons < 1:
             raise ValueError(f"nengo backend option neurons must be an integer ≥ 1 (got {neurons!r}); "
@@ -63,7 +70,7 @@ class NeuronMemory(nengo.Network):
         self.neuron_type = nengo.LIF() if neuron_type is None else neuron_type
         self.scale_firing_rates = float(scale_firing_rates)
         spiking = bool(getattr(self.neuron_type, "spiking", False))
-        self.readout_synapse = (0.01 if spiking else None) if readout_synapse == "default" else readout_synapse
+        self.readout_synapse = (0.02 if spiking else None) if readout_synapse == "default" else readout_synapse
         if max_rates is None:
             lo, hi = (scale_firing_rates * r for r in DEFAULT_MAX_RATES)
             tau_ref = getattr(self.neuron_type, "tau_ref", None)
@@ -82,8 +89,19 @@ class NeuronMemory(nengo.Network):
             self.input = nengo.Node(size_in=spec.memory_d, label="u")
             self.array = nengo.networks.EnsembleArray(neurons, spec.memory_size, ens_dimensions=1,
                                                           label="memory ensembles", **ens_kwargs)
-            self.output = self.array.output
-            self.recurrent = nengo.Connection(self.output, self.array.input, transform=A, synapse=self.tau)
+            # readers get the decoded memory from a node fed by each ensemble directly: nengo-loihi 1.1 outputs
+            # zeros downstream of an EnsembleArray's output node once that node also carries the recurrence
+            self.output = nengo.Node(size_in=spec.memory_size, label="memory")
+            for i, ens in enumerate(self.array.ea_ensembles):
+                nengo.Connection(ens, self.output[i], synapse=None)
+            self.direct = bool(direct)
+            if self.direct:
+                ens = self.array.ea_ensembles
+                self.recurrent = [(i, j, nengo.Connection(ens[j], ens[i], transform=A[i, j], synapse=self.tau))
+                                  for i in range(len(ens)) for j in range(len(ens)) if A[i, j] != 0]
+            else:
+                self.recurrent = nengo.Connection(self.array.output, self.array.input, transform=A,
+                                                  synapse=self.tau)
             self.feed = nengo.Connection(self.input, self.array.input, transform=B, synapse=self.tau)
 
     def continuous(self, theta):
@@ -97,16 +115,22 @@ class NeuronMemory(nengo.Network):
 
     def set_theta(self, theta):
         """Rewrite the transforms for a new θ (before a simulator is built)."""
-        self.recurrent.transform, self.feed.transform = self.continuous(theta)
+        A, self.feed.transform = self.continuous(theta)
+        if self.direct:
+            for i, j, conn in self.recurrent:
+                conn.transform = A[i, j]
+        else:
+            self.recurrent.transform = A
 
     def relu_population(self, units, bias, target):
         """A population computing a relu dense layer on its ``.neurons`` input, output into ``target``.
 
-        Rates are multiplied by ``scale_firing_rates`` and spike amplitudes divided by it, so the mean output
-        equals ``relu(J)``; incoming transforms and the bias are multiplied by the same scale. Returns the
+        Spiking neurons fire ``SPIKING_RELU_RATE`` (400) Hz per unit of activation times ``scale_firing_rates``
+        (rate neurons: ``scale_firing_rates`` Hz), and spike amplitudes are divided by the same scale, so the
+        mean output equals ``relu(J)``; incoming transforms and the bias are multiplied by it. Returns the
         ensemble and that scale."""
-        s = self.scale_firing_rates
         spiking = bool(getattr(self.neuron_type, "spiking", False))
+        s = self.scale_firing_rates * (SPIKING_RELU_RATE if spiking else 1.0)
         kind = nengo.SpikingRectifiedLinear if spiking else nengo.RectifiedLinear
         bias = np.zeros(units) if bias is None else s * np.asarray(bias, dtype=np.float64)
         ens = nengo.Ensemble(units, 1, neuron_type=kind(amplitude=1.0 / s), gain=np.ones(units), bias=bias,

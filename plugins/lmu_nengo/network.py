@@ -107,7 +107,8 @@ class LMUNetwork(nengo.Network):
             sources = [(self.hidden, slice(None))] if self.hidden is not None else self._z_source
             readout = self.memory_block.readout_synapse if self.memory_block is not None else None
             for obj, sl in sources:
-                nengo.Connection(obj, self.output[sl], synapse=readout if obj is self.memory else None)
+                post = self.output if len(sources) == 1 else self.output[sl]  # (Loihi drops some sliced posts)
+                nengo.Connection(obj, post, synapse=readout if obj is self.memory else None)
             if _state_input:
                 self._build_state_input()
 

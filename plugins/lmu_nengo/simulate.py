@@ -129,10 +129,11 @@ def timed(function, size_out, size_in=0):
 
 
 def run_batch(net, weights, x, state=None, return_state=False, simulator=None, probe_synapse=None,
-              **sim_options):
+              fresh_per_sequence=False, **sim_options):
     """Simulate each sequence of ``x`` (batch, T, input_d) through a fresh copy of ``net``; NumPy float64 out.
 
-    ``simulator(network, dt)`` builds the simulator (default ``nengo.Simulator``). Returns the outputs at every
+    ``simulator(network, dt)`` builds the simulator (default ``nengo.Simulator``); with ``fresh_per_sequence`` a
+    new one simulates each sequence (for simulators without ``reset``). Returns the outputs at every
     step ``(batch, T, output_size)`` and, with ``return_state``, the canonical state after the last step.
     """
     import nengo
@@ -168,19 +169,28 @@ def run_batch(net, weights, x, state=None, return_state=False, simulator=None, p
 
     outputs = np.empty((batch, steps, spec.output_size))
     final = {key: np.empty((batch, p.size_in)) for key, p in probes.items() if key != "output"}
-    with np.errstate(invalid="ignore", over="ignore"), simulator(harness, dt) as sim:
-        for b in range(batch):
-            if b:
-                sim.reset()
-            holder["x"] = np.asarray(x[b], dtype=np.float64)
-            if state is not None:
-                value = lmu.state_value
-                for key, sl in lmu.state_slices.items():
-                    value[sl] = np.asarray(state[key][b], dtype=np.float64)
-            sim.run_steps(steps)
-            outputs[b] = sim.data[probes["output"]][-steps:]
-            for key in final:
-                final[key][b] = sim.data[probes[key]][-1]
+    sim = None
+    with np.errstate(invalid="ignore", over="ignore"):
+        try:
+            for b in range(batch):
+                if sim is None or fresh_per_sequence:
+                    if sim is not None:
+                        sim.close()
+                    sim = simulator(harness, dt)
+                else:
+                    sim.reset()
+                holder["x"] = np.asarray(x[b], dtype=np.float64)
+                if state is not None:
+                    value = lmu.state_value
+                    for key, sl in lmu.state_slices.items():
+                        value[sl] = np.asarray(state[key][b], dtype=np.float64)
+                sim.run_steps(steps)
+                outputs[b] = sim.data[probes["output"]][-steps:]
+                for key in final:
+                    final[key][b] = sim.data[probes[key]][-1]
+        finally:
+            if sim is not None:
+                sim.close()
     if return_state:
         return outputs, final
     return outputs

@@ -9,6 +9,8 @@ import lmu  # noqa: E402
 import lmu.testing as kit  # noqa: E402
 from lmu.signals import nrmse, white_noise  # noqa: E402
 
+from _online import learn_delay, passes_learning_limits  # noqa: E402
+
 BACKEND = lmu.registry.get_backend("nengo")
 nengo.rc["decoder_cache"]["enabled"] = "False"  # the workers of pytest-xdist would fight over its lock
 
@@ -145,33 +147,6 @@ def test_neurons_mode_relu_dense_hidden_is_a_neuron_population():
 
 
 # ------------------------------------------------------------------------------------------- online learning
-def learn_delay(backend, learning_rate, seconds=8.0, simulator=None, **build):
-    """Learn to output the input delayed by θ/2 (θ = 0.5 s) online with PES; NRMSE of the first and last 2 s."""
-    from lmu_nengo import learn_readout
-
-    dt, steps, delay = 0.001, int(seconds / 0.001), 250
-    spec = lmu.LMUSpec(memory_d=1, order=6, theta=500, input_d=1, kernel_initializer=None, dtype="float32")
-    x = white_noise(steps, cutoff=0.001, rms=0.4, seed=3)[:, 0]
-    net = lmu.build(spec, backend=backend, **build)
-    with net:
-        stim = nengo.Node(lambda t: x[min(int(round(t / dt)) - 1, steps - 1)])
-        nengo.Connection(stim, net.input, synapse=None)
-        target = nengo.Node(lambda t: x[int(round(t / dt)) - 1 - delay] if round(t / dt) > delay else 0.0)
-    readout = learn_readout(net, target, learning_rate=learning_rate, n_neurons=600, seed=0)
-    with net:
-        p_out = nengo.Probe(readout.output, synapse=0.01)
-        p_target = nengo.Probe(target, synapse=0.01)
-    make = simulator or (lambda n: nengo.Simulator(n, progress_bar=False))
-    with make(net) as sim:
-        sim.run_steps(steps)
-    y, want, window = sim.data[p_out][:, 0], sim.data[p_target][:, 0], 2000
-    return nrmse(y[:window], want[:window]), nrmse(y[-window:], want[-window:])
-
-
-def passes_learning_limits(first, last):
-    return last <= 0.5 and last <= 0.6 * first
-
-
 @pytest.mark.parametrize("mode", [{}, {"neurons": 100}], ids=["exact", "neurons"])
 def test_online_learning_learns_a_delay_and_not_without_learning(mode):
     first, last = learn_delay("nengo", 3e-4, **mode)
