@@ -107,6 +107,36 @@ def test_wrong_output_shape_fails():
     assert not results[0].passed and "shape" in results[0].message
 
 
+class Noisy(LoopBackend):
+    """An approximate backend: the exact outputs, smoothed like a spiking readout, plus noise of a given size."""
+
+    approximate = 0.2
+
+    def __init__(self, noise):
+        super().__init__()
+        self.noise = noise
+
+    def readout_lowpass(self, spec, options):
+        return 5.0
+
+    def conformance_battery(self, quick=False):
+        spec = lmu.LMUSpec(memory_d=1, order=4, theta=50.0, input_d=1, return_sequences=True)
+        return [kit.Case("noisy-memory", spec, 300, 2)]
+
+    def run(self, obj, x, state=None, return_state=False):
+        out = kit._lowpass(np.asarray(super().run(obj, x), np.float64), 5.0)
+        rms = np.sqrt(np.mean(out**2))
+        return out + self.noise * rms * np.random.default_rng(0).normal(size=out.shape)
+
+
+@pytest.mark.parametrize("noise,passes", [(0.05, True), (0.5, False)])
+def test_approximate_backends_are_held_to_their_nrmse_limit(noise, passes):
+    report = kit.check_backend(Noisy(noise))
+    assert [r.check for r in report.results] == ["nrmse"]
+    assert report.passed == passes, report.results
+    assert abs(report.results[0].error - noise) < 0.02  # the NRMSE is the noise, once the readout filter is matched
+
+
 def test_relative_error_definition():
     assert kit.relative_error([1.0, 2.0], [1.0, 2.0]) == 0
     assert kit.relative_error([0.0, 4.0], [0.0, 2.0]) == pytest.approx(1.0)

@@ -44,7 +44,7 @@ def learn_readout(net, target=None, *, size_out=None, learning_rate=1e-4, stop_l
     size_out : int, optional
         The readout's size (default: the target's size, or 1).
     learning_rate : float
-        PES learning rate (``nengo.PES``); 0 learns nothing.
+        PES learning rate (``nengo.PES``); 0 learns nothing (the connection then has no learning rule).
     stop_learning_at : float, optional
         Simulated time (seconds) from which the error is 0, so the learned readout stays as it is.
     n_neurons : int, optional
@@ -72,7 +72,7 @@ def learn_readout(net, target=None, *, size_out=None, learning_rate=1e-4, stop_l
     >>> net = lmu.build(spec, backend="nengo")
     >>> with net:
     ...     stim = nengo.Node(lambda t: np.sin(6 * t))
-    ...     nengo.Connection(stim, net.input, synapse=None)
+    ...     _ = nengo.Connection(stim, net.input, synapse=None)
     >>> readout = learn_readout(net, stim, learning_rate=1e-4, stop_learning_at=0.5, n_neurons=100, seed=0)
     >>> with net:
     ...     probe = nengo.Probe(readout.output, synapse=0.01)
@@ -101,14 +101,17 @@ def learn_readout(net, target=None, *, size_out=None, learning_rate=1e-4, stop_l
                                   label="readout ensemble")
         nengo.Connection(net.memory, ensemble, synapse=memory_synapse)
         output = nengo.Node(size_in=size_out, label="learned output")
+        # learning rate 0: a plain connection (nengo-loihi cannot discretize a PES rule with rate 0)
+        rule = nengo.PES(learning_rate=learning_rate) if learning_rate > 0 else None
         connection = nengo.Connection(ensemble, output, function=lambda x: np.zeros(size_out), synapse=synapse,
-                                      learning_rule_type=nengo.PES(learning_rate=learning_rate))
+                                      learning_rule_type=rule)
         target_node = nengo.Node(size_in=size_out, label="target")
         readout = OnlineReadout(ensemble, output, target_node, None, connection, stop_learning_at)
         readout.error = nengo.Node(readout._error, size_in=2 * size_out, size_out=size_out, label="error")
         nengo.Connection(output, readout.error[:size_out], synapse=None)
         nengo.Connection(target_node, readout.error[size_out:], synapse=None)
-        nengo.Connection(readout.error, connection.learning_rule, synapse=None)
+        if rule is not None:
+            nengo.Connection(readout.error, connection.learning_rule, synapse=None)
         if target is not None:
             source = target if is_object else nengo.Node(target, size_out=size_out, label="target signal")
             nengo.Connection(source, target_node, synapse=target_synapse)

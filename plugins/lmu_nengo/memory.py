@@ -40,9 +40,11 @@ class NeuronMemory(nengo.Network):
     scale_firing_rates : float
         Multiplies the max rates (default range 200–400 Hz) so that spikes carry more information per step in
         short runs; for LIF neurons the rates must stay below ``1/tau_ref``.
-    radius : float
-        The range of each memory dimension the ensembles represent well (default 1: the memory of an input in
-        [−1, 1] stays within it, its first dimension being the window's mean).
+    radius : float or sequence of float
+        The range each memory dimension's ensemble represents well, one value for all or one per dimension
+        (``memory_d·order`` values). Default 1. The memory's dimensions can exceed the input's range (band-limited
+        noise of RMS 0.5 drives dimensions 1 and 2 of an order-6 memory to about 1.3): beyond the radius the
+        neurons saturate, so set it from the range the memory reaches on typical input.
     tau : float
         The synapse (seconds) of the recurrent and input connections.
     readout_synapse : float or None
@@ -81,7 +83,12 @@ class NeuronMemory(nengo.Network):
                                  f"use scale_firing_rates < {1 / (tau_ref * DEFAULT_MAX_RATES[1]):.2f} or "
                                  "SpikingRectifiedLinear neurons")
             max_rates = nengo.dists.Uniform(lo, hi)
-        ens_kwargs = dict(neuron_type=self.neuron_type, radius=radius, max_rates=max_rates)
+        radii = np.broadcast_to(np.asarray(radius, dtype=np.float64), (spec.memory_size,)) \
+            if np.size(radius) in (1, spec.memory_size) else None
+        if radii is None or not np.all(np.isfinite(radii) & (radii > 0)):
+            raise ValueError(f"nengo backend option radius must be a number > 0 or {spec.memory_size} of them, one "
+                             f"per memory dimension (got {radius!r})")
+        ens_kwargs = dict(neuron_type=self.neuron_type, max_rates=max_rates)
         if intercepts is not None:
             ens_kwargs["intercepts"] = intercepts
         A, B = self.continuous(theta)
@@ -93,6 +100,7 @@ class NeuronMemory(nengo.Network):
             # zeros downstream of an EnsembleArray's output node once that node also carries the recurrence
             self.output = nengo.Node(size_in=spec.memory_size, label="memory")
             for i, ens in enumerate(self.array.ea_ensembles):
+                ens.radius = float(radii[i])
                 nengo.Connection(ens, self.output[i], synapse=None)
             self.direct = bool(direct)
             if self.direct:

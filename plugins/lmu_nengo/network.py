@@ -74,7 +74,7 @@ class LMUNetwork(nengo.Network):
     >>> net = lmu.build(spec, backend="nengo")
     >>> with net:
     ...     stim = nengo.Node(lambda t: np.sin(20 * t))
-    ...     nengo.Connection(stim, net.input, synapse=None)
+    ...     _ = nengo.Connection(stim, net.input, synapse=None)
     ...     probe = nengo.Probe(net.output)
     >>> with nengo.Simulator(net, progress_bar=False) as sim:
     ...     sim.run_steps(100)

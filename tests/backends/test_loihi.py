@@ -70,13 +70,21 @@ def test_battery_on_the_emulator_within_the_nrmse_limit():
     assert report.passed, "\n".join(str(r) for r in report.results)
 
 
-def test_online_learning_on_the_emulator():
+def test_lmu_check_reports_nrmse_for_loihi(capsys):
+    from lmu.cli import main
+
+    assert main(["check", "--backend", "loihi", "--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "NRMSE ≤" in out and "(limit 0.6)" in out and "loihi-memory: NRMSE" in out
+
+
+@pytest.mark.parametrize("learning_rate", [6e-4, 0.0], ids=["learning", "off"])
+def test_online_learning_on_the_emulator(learning_rate):
     import lmu_loihi
 
-    first, last = learn_delay("loihi", 3e-4, neurons=100, simulator=lmu_loihi.Simulator)
-    assert passes_learning_limits(first, last), (first, last)
-    first0, last0 = learn_delay("loihi", 0.0, neurons=100, simulator=lmu_loihi.Simulator)
-    assert not passes_learning_limits(first0, last0), (first0, last0)
+    # Loihi's memory is noisier (100–120 Hz neurons): a learning rate twice nengo's converges within the run
+    first, last = learn_delay("loihi", learning_rate, neurons=100, simulator=lmu_loihi.Simulator)
+    assert passes_learning_limits(first, last) == (learning_rate > 0), (first, last)
 
 
 # ------------------------------------------------------------------------------------- torch → nengo, loihi

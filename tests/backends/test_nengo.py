@@ -112,7 +112,7 @@ def _memory_nrmse(neurons, neuron_type, scale=1.0, steps=3000):
     x = white_noise(steps, cutoff=0.001, rms=0.5, seed=0)[None]  # band-limited to 1 Hz
     ref = lmu.run(lmu.build(MEMORY_SPEC), x)[0]
     net = lmu.build(MEMORY_SPEC, backend="nengo", neurons=neurons, neuron_type=neuron_type,
-                    scale_firing_rates=scale, seed=1)
+                    scale_firing_rates=scale, radius=1.5, seed=1)  # this memory reaches 1.3
     got = lmu.run(net, x)[0]
     syn = net.memory_block.readout_synapse
     if syn is not None:  # the reader of a spiking memory sees it through the readout synapse: so does the target
