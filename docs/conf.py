@@ -96,8 +96,11 @@ if importlib.util.find_spec("keras_lmu") is not None and any(
         b.name == "keras" and b.available for b in lmu.backends()):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras_lmu
-# The Nengo and Loihi examples carry ``:skipif: nengo is None`` / ``:skipif: nengo_loihi is None``.
-nengo = nengo_loihi = None
+# The Nengo, Loihi and NengoDL examples carry ``:skipif: nengo is None`` (``nengo_loihi``, ``nengo_dl``).
+nengo = nengo_loihi = nengo_dl = None
+if any(b.name == "nengo_dl" and b.available for b in lmu.backends()):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import nengo_dl
 if any(b.name == "nengo" and b.available for b in lmu.backends()):
     import nengo
     nengo.rc["progress"]["progress_bar"] = "False"

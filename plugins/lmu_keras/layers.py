@@ -227,12 +227,12 @@ def _policy(dtype):
     """keras-lmu's feedforward form makes a TimeDistributed (dense hidden, return_sequences) at call time without
     a dtype, so it follows the global policy: hold the policy at the spec's dtype while lmu runs the layer."""
     keras, _ = _modules()
-    before = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(dtype)
+    before = keras.mixed_precision.global_policy()  # (keras.config.dtype_policy in Keras 3 only)
+    keras.mixed_precision.set_global_policy(dtype)
     try:
         yield
     finally:
-        keras.config.set_dtype_policy(before)
+        keras.mixed_precision.set_global_policy(before)
 
 
 _GRAPH_FROM = 64  # steps: from here on a traced tf.function beats Keras' eager loop over time
@@ -243,7 +243,10 @@ def _call(layer, steps):
     def call(x, initial=None):
         if initial is None:
             return layer(x, training=False)
-        return layer(x, initial_state=initial, training=False)
+        import tensorflow as tf
+
+        # tensors, not arrays: Keras 2's RNN takes an initial state of NumPy arrays for a symbolic input
+        return layer(x, initial_state=[tf.convert_to_tensor(s) for s in initial], training=False)
 
     if steps < _GRAPH_FROM:
         return call

@@ -217,9 +217,11 @@ class LMUNetwork(nengo.Network):
             else:
                 self._piece_conn(name, self.hidden, self.u, rows_w, rows, synapse=0, state_key="hidden")
 
-    def _build_lstm_cell(self, pre, hidden, units):
+    def _lstm_node(self, hidden, units):
         """The Keras LSTM cell as a node: input [gates (4·units), c_{t-1}], output [h_t, c_t]."""
         from lmu.reference import ACTIVATIONS
+
+        from .simulate import timed
 
         act = ACTIVATIONS[hidden.activation or "tanh"]
         rec_act = ACTIVATIONS[hidden.recurrent_activation]
@@ -230,9 +232,11 @@ class LMUNetwork(nengo.Network):
             c = rec_act(f) * c_prev + rec_act(i) * act(cand)
             return np.concatenate([rec_act(o) * act(c), c])
 
-        from .simulate import timed
+        return nengo.Node(timed(lstm, 2 * units, 5 * units), label="lstm cell")
 
-        self.cell = nengo.Node(timed(lstm, 2 * units, 5 * units), label="lstm cell")
+    def _build_lstm_cell(self, pre, hidden, units):
+        """Wire the LSTM cell node: gates in, its c_t back into itself one step later, h_t to the hidden."""
+        self.cell = self._lstm_node(hidden, units)
         nengo.Connection(pre, self.cell[: 4 * units], synapse=None)
         nengo.Connection(self.cell[units:], self.cell[4 * units:], synapse=0)
         self._delayed.append(("cell", None, self.cell[4 * units:], np.eye(units)))
@@ -240,7 +244,7 @@ class LMUNetwork(nengo.Network):
 
     def _build_state_input(self):
         """A node that adds, at the first step only, what the delayed connections would carry from a given
-        state (``run`` with ``state=``): ``state_input.value`` is set per sequence."""
+        state (``run`` with ``state=``): ``state_value`` is set per sequence."""
         keys = sorted({entry[0] for entry in self._delayed})
         sizes = {"memory": self.lmu_spec.memory_size}
         if self.lmu_spec.hidden is not None:
@@ -251,19 +255,23 @@ class LMUNetwork(nengo.Network):
             total += sizes[key]
         self.state_slices = offsets
         self.state_value = np.zeros(max(total, 1))
-        first = self.dt * 1.5
-
-        def emit(t):
-            return self.state_value if t < first else np.zeros_like(self.state_value)
-
-        from .simulate import timed
-
-        self.state_input = nengo.Node(timed(emit, max(total, 1)), label="initial state")
+        self.state_input = self._state_node(max(total, 1))
         for key, sub, post, transform in self._delayed:
             sl = offsets[key]
             if sub is not None:
                 sl = slice(sl.start + sub.start, sl.start + sub.stop)
             nengo.Connection(self.state_input[sl], post, transform=transform, synapse=None)
+
+    def _state_node(self, size):
+        """The node that outputs ``state_value`` at the first step and zeros after it."""
+        from .simulate import timed
+
+        first = self.dt * 1.5
+
+        def emit(t):
+            return self.state_value if t < first else np.zeros_like(self.state_value)
+
+        return nengo.Node(timed(emit, size), label="initial state")
 
     # ------------------------------------------------------------------------------------------ weights
     def system_transforms(self, theta: float) -> dict[str, np.ndarray]:

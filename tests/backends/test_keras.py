@@ -13,7 +13,28 @@ CASES = [(case, opts["mode"]) for case in kit.cases() if not BACKEND.check(case.
          for opts in BACKEND.conformance_options(case.spec)]
 
 
-@pytest.mark.parametrize("case,mode", CASES, ids=[f"{c.id}-{m}" for c, m in CASES])
+def _tensorflow_version():
+    import importlib.metadata
+
+    try:
+        return tuple(int(p) for p in importlib.metadata.version("tensorflow").split(".")[:2])
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return (0, 0)
+
+
+# keras-lmu's FFT path (LMUFeedforward's default, so also mode "auto") on TensorFlow 2.12 computes a float32 FFT of
+# 2000 steps to about 1.1e-4 to 1.8e-4 relative, beyond the kit's 2e-5 (on TensorFlow 2.21 it is within); mode
+# "raw" and "rnn" stay within on both. Measured in the NengoDL environment (TensorFlow 2.12.1, keras-lmu 0.9.0).
+OLD_TF_FFT = pytest.mark.xfail(strict=True, reason="TensorFlow <= 2.12's float32 FFT over 2000 steps: ~1e-4 error")
+
+
+def _param(case, mode):
+    old_fft = (_tensorflow_version() < (2, 13) and case.spec.dtype == "float32" and case.steps >= 1000
+               and mode in ("fft", "auto") and case.spec.is_lti and not case.spec.trainable_theta)
+    return pytest.param(case, mode, id=f"{case.id}-{mode}", marks=[OLD_TF_FFT] if old_fft else [])
+
+
+@pytest.mark.parametrize("case,mode", [_param(c, m) for c, m in CASES])
 def test_conformance(case, mode):
     kit.assert_conforms("keras", case, mode=mode)
 

@@ -39,11 +39,12 @@ def _variables(layer):
     """The layer's trainable variables, named canonically from their paths (hidden cells are named "hid")."""
     out = {}
     for v in layer.trainable_weights:
-        name = ("hidden/" if "/hid/" in v.path else "") + v.name
+        path = getattr(v, "path", v.name)  # Keras 3: path "…/hid/kernel", name "kernel"; Keras 2: name is the path
+        name = ("hidden/" if "/hid/" in path else "") + path.split("/")[-1].split(":")[0]
         value = np.asarray(v.numpy())
         if name == "theta_inv":
             name, value = "theta", 1.0 / value
-        assert name not in out, f"two variables named {name}: {[w.path for w in layer.trainable_weights]}"
+        assert name not in out, f"two variables named {name}: {[getattr(w, 'path', w.name) for w in layer.trainable_weights]}"
         out[name] = value
     return out
 
@@ -161,6 +162,9 @@ def test_from_keras_reads_each_form(form):
     assert relative_error(lmu.run(layer, x), ref) < TOL
 
 
+@pytest.mark.xfail(int(keras.__version__.split(".")[0]) < 3, strict=True,
+                   reason="keras-lmu 0.9 on Keras 2.12: keras.models.load_model itself cannot load an LMUCell saved "
+                          "with an initializer object (Unknown config_item: 'GlorotNormal')")
 def test_from_keras_reads_a_saved_model(tmp_path):
     model, layer, expected = _form_model("RNN(LMUCell)")
     path = tmp_path / "m.keras"
@@ -321,7 +325,8 @@ def test_mixed_precision_policy_does_not_break_lmu_layers():
     try:
         # keras-lmu alone: its feedforward form takes an FFT of float16 and fails
         alone = keras_lmu.LMU(memory_d=1, order=4, theta=6, hidden_cell=keras.layers.SimpleRNNCell(3))
-        with pytest.raises(Exception, match="RFFT requires tf.float32 or tf.float64"):
+        # (Keras 3: "RFFT requires tf.float32 or tf.float64"; Keras 2: a float16 matmul against float32 weights)
+        with pytest.raises(Exception, match="RFFT requires tf.float32 or tf.float64|expected to be a half tensor"):
             alone(np.ones((1, T, 1), "float32"))
         for spec in (lmu.LMUSpec(memory_d=1, order=4, theta=6, input_d=1, hidden=lmu.Hidden("rnn", 3)),
                      lmu.LMUSpec(memory_d=1, order=4, theta=6, input_d=1, hidden=lmu.Hidden("dense", 3),

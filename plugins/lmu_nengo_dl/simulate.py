@@ -1,0 +1,55 @@
+"""Batched inference through ``nengo_dl.Simulator``: the batch is NengoDL's minibatch.
+
+Design rule: like lmu_nengo's ``run``, this never touches the user's network or simulator: a fresh copy of the
+LMU (same spec and options, weights read from the object given) runs inside a harness whose input nodes take the
+sequences and, for streaming, the initial state at the first step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+
+import numpy as np
+
+__all__ = ["run_batched"]
+
+
+def run_batched(net, weights, x, state=None, return_state=False):
+    """Outputs at every step ``(batch, T, output_size)`` (and the final state) of ``x`` through NengoDL."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import nengo
+    import nengo_dl
+
+    from .network import LMUNetworkDL
+
+    spec = net.lmu_spec
+    batch, steps = x.shape[:2]
+    with nengo.Network(seed=net.seed) as harness:
+        nengo_dl.configure_settings(stateful=False, dtype=spec.dtype)
+        options = {k: v for k, v in net.lmu_options.items() if k != "neurons"}
+        lmu = LMUNetworkDL(spec, weights, _state_input=state is not None, seed=net.seed, **options)
+        feed = nengo.Node(np.zeros(spec.input_d), label="feed")
+        nengo.Connection(feed, lmu.input, synapse=None)
+        probes = {"output": nengo.Probe(lmu.output, synapse=None)}
+        if return_state:
+            probes["memory"] = nengo.Probe(lmu.memory, synapse=None)
+            if lmu.hidden is not None:
+                probes["hidden"] = nengo.Probe(lmu.hidden, synapse=None)
+            if lmu.cell is not None:
+                probes["cell"] = nengo.Probe(lmu.cell[spec.hidden.units:], synapse=None)
+    data = {feed: np.asarray(x, dtype=np.float64)}
+    if state is not None:
+        initial = np.zeros((batch, steps, lmu.state_value.size))
+        for key, sl in lmu.state_slices.items():
+            initial[:, 0, sl] = state[key]
+        data[lmu.state_input] = initial
+    with contextlib.redirect_stdout(io.StringIO()), \
+            nengo_dl.Simulator(harness, minibatch_size=batch, progress_bar=False) as sim:
+        result = sim.predict(data, n_steps=steps, verbose=0)
+    out = np.asarray(result[probes["output"]], dtype=np.float64)
+    if return_state:
+        return out, {key: np.asarray(result[p][:, -1], dtype=np.float64) for key, p in probes.items()
+                     if key != "output"}
+    return out
