@@ -127,6 +127,33 @@ def _cmd_spec(args) -> int:
     return 0
 
 
+def _cmd_train(args) -> int:
+    from . import datasets
+    from .train import TrainOptions, psmnist_model, train
+
+    data = datasets.load_psmnist(args.data, seed=args.permutation_seed, validation=args.validation, limit=args.limit)
+    if args.train_limit is not None:
+        data["train"] = datasets.Split(data["train"].x[:args.train_limit], data["train"].y[:args.train_limit])
+    steps = data["train"].x.shape[1]
+    model = psmnist_model(args.model, steps=steps)
+    options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                           device=args.device, progress=not args.no_progress)
+    out = args.out or f"runs/psmnist-{args.model}-{args.backend}-seed{args.seed}"
+    print(f"psMNIST from {args.data}: {', '.join(f'{k} {len(v)}' for k, v in data.items())} sequences of "
+          f"{steps} steps; model {args.model}: {_MODEL_LINE.get(args.model, '')}")
+    result = train(args.backend, model, data, options, out_dir=out)
+    rows = [[h["epoch"], f"{h['train_loss']:.4f}", f"{h['train_accuracy']:.4f}", f"{h['val_loss']:.4f}",
+             f"{h['val_accuracy']:.4f}", f"{h['seconds']:.1f}"] for h in result["history"]]
+    print(_table(rows, ["epoch", "train loss", "train acc", "val loss", "val acc", "seconds"]))
+    print(f"test accuracy {result['test_accuracy']:.4f} (loss {result['test_loss']:.4f}) with the best validation "
+          f"epoch ({result['best_epoch']}); {result['params']:,} parameters; {result['seconds_per_epoch']:.1f} s per "
+          f"epoch on {result['hardware']}; wrote {out}/")
+    return 0
+
+
+_MODEL_LINE = {"lmu": "order 256, rnn 212", "lmu-parallel": "order 468, dense 346 (relu)", "lstm": "LSTM 160"}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lmu", description="The Legendre Memory Unit, described once and "
                                      "built in any framework.")
@@ -154,6 +181,32 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--order", type=int, default=12)
     b.add_argument("-o", "--output", required=True, metavar="FILE")
     b.set_defaults(func=_cmd_plot)
+
+    p = sub.add_parser("train", help="train a benchmark model (psMNIST) and record its curves")
+    task = p.add_subparsers(dest="task", required=True, metavar="TASK")
+    t = task.add_parser("psmnist", help="permuted sequential MNIST (or Fashion-MNIST) from MNIST-format files")
+    t.add_argument("--data", required=True, metavar="DIR",
+                   help="a directory with the four IDX files (gzipped or not) or Keras' mnist.npz; Debian's "
+                        "dataset-fashion-mnist installs Fashion-MNIST in /usr/share/datasets/fashion-mnist")
+    t.add_argument("--backend", default="torch", choices=("torch", "keras"))
+    t.add_argument("--model", default="lmu", choices=("lmu", "lmu-parallel", "lstm"))
+    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--batch-size", type=int, default=100)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="use only the first N training, validation and test examples (quick runs)")
+    t.add_argument("--train-limit", type=int, default=None, metavar="N",
+                   help="use only the first N training examples (validation and test stay whole)")
+    t.add_argument("--validation", type=int, default=10000, metavar="N",
+                   help="the last N training images are the validation set (default 10000: 50k/10k/10k)")
+    t.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the batch order")
+    t.add_argument("--permutation-seed", type=int, default=0, help="seed of the fixed pixel permutation")
+    t.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    t.add_argument("--out", metavar="DIR", default=None,
+                   help="where to write history.csv, result.json, the checkpoint and curves.png "
+                        "(default runs/psmnist-MODEL-BACKEND-seedS)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("spec", help="validate a spec JSON file and print it normalized")
     p.add_argument("file")

@@ -1,0 +1,198 @@
+"""Datasets for the LMU's benchmarks: MNIST-format files read from disk, the permuted sequential transform.
+
+Design rule: nothing is downloaded and nothing is unpickled. Images and labels come from files the user already
+has (IDX files, gzipped or not, or Keras' ``mnist.npz`` read with ``allow_pickle=False``); every problem with a
+file is one :class:`DatasetError` naming the file, what is wrong and what would be accepted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "DatasetError",
+    "FASHION_MNIST_DIR",
+    "Split",
+    "read_idx",
+    "write_idx",
+    "load_mnist",
+    "permuted_sequential",
+    "load_psmnist",
+]
+
+#: Where Debian's package ``dataset-fashion-mnist`` puts the Fashion-MNIST IDX files.
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+
+_FILES = {
+    "x_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+class DatasetError(ValueError):
+    """A dataset file is missing, truncated or not in the expected format."""
+
+
+def _open(path: Path):
+    with open(path, "rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rb") if gz else open(path, "rb")
+
+
+def read_idx(path) -> np.ndarray:
+    """Read one IDX file (the MNIST format), gzipped or not.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "labels-idx1-ubyte")
+    >>> write_idx(path, np.array([3, 1, 4], dtype=np.uint8))
+    >>> read_idx(path)
+    array([3, 1, 4], dtype=uint8)
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"dataset file {str(path)!r} does not exist")
+    try:
+        with _open(path) as f:
+            data = f.read()
+    except (OSError, EOFError) as exc:
+        raise DatasetError(f"dataset file {str(path)!r} cannot be read ({exc}): a truncated or corrupt gzip file? "
+                           "Fetch it again") from None
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _DTYPES:
+        raise DatasetError(f"dataset file {str(path)!r} is not an IDX file (its first bytes are {data[:4]!r}; an "
+                           "IDX file starts with two zero bytes, a type code and the number of dimensions)")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DatasetError(f"dataset file {str(path)!r} ends inside its header: it is truncated")
+    shape = tuple(int(n) for n in np.frombuffer(data, ">u4", count=ndim, offset=4))
+    dtype = np.dtype(_DTYPES[data[2]])
+    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(data) != expected:
+        raise DatasetError(f"dataset file {str(path)!r} holds {len(data)} bytes but its header {shape} says "
+                           f"{expected}: it is truncated or corrupt; fetch it again")
+    return np.frombuffer(data, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def write_idx(path, array: np.ndarray, compress: bool = False) -> None:
+    """Write an array as an IDX file (``compress``: gzipped), e.g. small test datasets."""
+    array = np.asarray(array)
+    codes = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09, np.dtype(np.int16): 0x0B,
+             np.dtype(np.int32): 0x0C, np.dtype(np.float32): 0x0D, np.dtype(np.float64): 0x0E}
+    code = codes.get(array.dtype.newbyteorder("="))
+    if code is None:
+        raise DatasetError(f"write_idx cannot store dtype {array.dtype} (IDX holds uint8, int8, int16, int32, "
+                           "float32, float64)")
+    big = array.astype(np.dtype(_DTYPES[code]).newbyteorder(">"))
+    payload = bytes([0, 0, code, array.ndim]) + np.asarray(array.shape, ">u4").tobytes() + big.tobytes()
+    opener = gzip.open if compress else open
+    with opener(path, "wb") as f:
+        f.write(payload)
+
+
+def _find(directory: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
+        if (directory / name).is_file():
+            return directory / name
+    return None
+
+
+def load_mnist(directory) -> dict[str, np.ndarray]:
+    """MNIST or Fashion-MNIST from a directory: the four IDX files, or Keras' ``mnist.npz``.
+
+    Returns ``{"x_train": (60000, 28, 28) uint8, "y_train": (60000,), "x_test": (10000, 28, 28), "y_test":
+    (10000,)}`` (whatever sizes the files hold).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> rng = np.random.default_rng(0)
+    >>> for name, shape in [("train-images-idx3-ubyte", (5, 28, 28)), ("t10k-images-idx3-ubyte", (2, 28, 28))]:
+    ...     write_idx(os.path.join(d, name), rng.integers(0, 256, shape, dtype=np.uint8), compress=True)
+    >>> write_idx(os.path.join(d, "train-labels-idx1-ubyte"), np.arange(5, dtype=np.uint8))
+    >>> write_idx(os.path.join(d, "t10k-labels-idx1-ubyte"), np.arange(2, dtype=np.uint8))
+    >>> {k: v.shape for k, v in load_mnist(d).items()}["x_train"]
+    (5, 28, 28)
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DatasetError(f"dataset directory {str(directory)!r} does not exist (for Fashion-MNIST on Debian: "
+                           f"apt install dataset-fashion-mnist, which fills {FASHION_MNIST_DIR})")
+    found = {key: _find(directory, stem) for key, stem in _FILES.items()}
+    if all(found.values()):
+        data = {key: read_idx(path) for key, path in found.items()}
+    elif (directory / "mnist.npz").is_file():
+        try:
+            with np.load(directory / "mnist.npz", allow_pickle=False) as npz:
+                data = {key: np.asarray(npz[key]) for key in _FILES}
+        except (KeyError, ValueError, OSError) as exc:
+            raise DatasetError(f"{str(directory / 'mnist.npz')!r} is not Keras' mnist.npz (arrays x_train, "
+                               f"y_train, x_test, y_test): {exc}") from None
+    else:
+        missing = [_FILES[k] + "[.gz]" for k, path in found.items() if path is None]
+        raise DatasetError(f"dataset directory {str(directory)!r} lacks {', '.join(missing)} (and holds no "
+                           "mnist.npz): it needs the four MNIST-format IDX files, gzipped or not")
+    for split in ("train", "test"):
+        x, y = data[f"x_{split}"], data[f"y_{split}"]
+        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
+            raise DatasetError(f"{split} images {x.shape} and labels {y.shape} in {str(directory)!r} do not match: "
+                               "expected (n, rows, cols) images and (n,) labels")
+    return data
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """Sequences ``x`` (n, steps, 1) float32 in [0, 1] and integer labels ``y`` (n,)."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+    def __len__(self):
+        return len(self.y)
+
+
+def permuted_sequential(images: np.ndarray, seed: int | None = 0) -> np.ndarray:
+    """Images (n, rows, cols) as sequences of one pixel per step, (n, rows·cols, 1) float32 in [0, 1], the
+    pixels in a fixed permutation drawn from ``seed`` (None: in order, i.e. sequential MNIST).
+
+    Examples
+    --------
+    >>> x = permuted_sequential(np.arange(8, dtype=np.uint8).reshape(2, 2, 2), seed=None)
+    >>> x.shape, round(float(x[1, 3, 0]) * 255)
+    ((2, 4, 1), 7)
+    """
+    flat = np.asarray(images).reshape(len(images), -1)
+    if seed is not None:
+        flat = flat[:, np.random.default_rng(seed).permutation(flat.shape[1])]
+    return (flat.astype(np.float32) / 255.0)[..., None]
+
+
+def load_psmnist(directory, seed: int = 0, validation: int = 10000, limit: int | None = None) -> dict[str, Split]:
+    """The permuted sequential task from MNIST-format files: the standard split of 50k train / 10k validation
+    (the last ``validation`` training images) / 10k test, one fixed permutation from ``seed``.
+
+    ``limit`` caps the number of training examples (the first ones) and of validation and test examples (for
+    quick runs); the test set is otherwise complete.
+    """
+    data = load_mnist(directory)
+    n_train = len(data["y_train"])
+    if not 0 < validation < n_train:
+        raise DatasetError(f"load_psmnist validation must be between 1 and {n_train - 1} (got {validation})")
+    x_all = permuted_sequential(data["x_train"], seed)
+    y_all = data["y_train"].astype(np.int64)
+    cut = n_train - validation
+    out = {"train": Split(x_all[:cut], y_all[:cut]), "validation": Split(x_all[cut:], y_all[cut:]),
+           "test": Split(permuted_sequential(data["x_test"], seed), data["y_test"].astype(np.int64))}
+    if limit is not None:
+        out = {name: Split(s.x[:limit], s.y[:limit]) for name, s in out.items()}
+    return out
+

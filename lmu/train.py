@@ -1,0 +1,176 @@
+"""Training the psMNIST models (``lmu train psmnist``): the models, the protocol, the records it writes.
+
+Design rule: the core holds what is the same whatever the framework (the model definitions as specs, the data,
+the protocol's options, the progress bar, the files written) and imports no framework; each backend's plugin
+holds one function, ``fit(model, data, options, progress)``, that trains in its framework and returns plain
+NumPy. Checkpoints are ``.npz`` (the LMU's weights through :func:`lmu.save_weights`): nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import importlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .spec import Hidden, LMUSpec
+from .weights import save_weights
+
+__all__ = ["MODELS", "TRAINERS", "Model", "TrainOptions", "Progress", "psmnist_model", "train"]
+
+#: The models ``lmu train psmnist --model`` knows, with what they reproduce.
+MODELS = {
+    "lmu": "keras-lmu's psMNIST model (Voelker et al. 2019): order 256, θ = 784, SimpleRNN 212 with the input "
+           "to the hidden, a kernel of ones, Dense(10): 101,771 parameters",
+    "lmu-parallel": "the parallel LMU (Chilkuri & Eliasmith 2021): order 468, θ = 784, a relu dense hidden of 346 "
+                    "units with the input, dropout 0.5, Dense(10): about 166k parameters",
+    "lstm": "an LSTM of 160 units and Dense(10): about 105k parameters, the LMU's size",
+}
+#: backend → "module:function" that trains in that framework.
+TRAINERS = {"torch": "lmu_torch.train:fit", "keras": "lmu_keras.train:fit"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+    """One of :data:`MODELS`: an LMU spec (None for the LSTM) with the classifier head's dropout."""
+
+    name: str
+    spec: LMUSpec | None
+    lstm_units: int = 0
+    head_dropout: float = 0.0
+    classes: int = 10
+
+
+def psmnist_model(name: str, steps: int = 784, classes: int = 10) -> Model:
+    """The model ``name`` for sequences of ``steps`` pixels (θ is the sequence length).
+
+    Examples
+    --------
+    >>> m = psmnist_model("lmu")
+    >>> m.spec.order, m.spec.theta, m.spec.hidden.units
+    (256, 784.0, 212)
+    """
+    if name == "lmu":
+        spec = LMUSpec(memory_d=1, order=256, theta=steps, input_d=1, hidden=Hidden("rnn", 212),
+                       input_to_hidden=True, kernel_initializer="ones")
+        return Model(name, spec, classes=classes)
+    if name == "lmu-parallel":
+        spec = LMUSpec(memory_d=1, order=468, theta=steps, input_d=1, hidden=Hidden("dense", 346, "relu"),
+                       input_to_hidden=True)
+        return Model(name, spec, head_dropout=0.5, classes=classes)
+    if name == "lstm":
+        return Model(name, None, lstm_units=160, classes=classes)
+    raise ValueError(f"psmnist model must be one of {', '.join(MODELS)} (got {name!r})")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainOptions:
+    """The protocol: Adam at ``lr``, ``batch_size``, gradients clipped to norm ``clip_norm``, ``epochs``, the
+    checkpoint with the best validation accuracy evaluated on the test set."""
+
+    epochs: int = 10
+    batch_size: int = 100
+    lr: float = 1e-3
+    clip_norm: float = 1.0
+    seed: int = 0
+    device: str | None = None
+    progress: bool = True
+
+
+class Progress:
+    """A one-line progress bar on stderr: ``progress(done, total, loss=...)``."""
+
+    def __init__(self, label: str, enabled: bool = True, stream=None):
+        self.label, self.enabled, self.stream = label, enabled, stream or sys.stderr
+        self.started, self._last = time.perf_counter(), -1.0
+
+    def __call__(self, done: int, total: int, **values) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if done < total and now - self._last < 0.5:
+            return
+        self._last = now
+        width = 30
+        filled = int(width * done / max(total, 1))
+        extra = " ".join(f"{k} {v:.4f}" for k, v in values.items())
+        rate = (now - self.started) / max(done, 1)
+        end = "\n" if done >= total else ""
+        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {extra} "
+                          f"({rate:.2f}s/step){end}")
+        self.stream.flush()
+
+
+def _trainer(backend: str):
+    if backend not in TRAINERS:
+        raise ValueError(f"lmu train --backend must be one of {', '.join(TRAINERS)} (got {backend!r})")
+    from .registry import get_backend
+
+    get_backend(backend)  # a missing framework: BackendUnavailable with the pip install command
+    module, func = TRAINERS[backend].split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def train(backend: str, model: Model, data: dict, options: TrainOptions, out_dir=None) -> dict:
+    """Train ``model`` on ``data`` (:func:`lmu.datasets.load_psmnist`'s splits) with ``backend``'s framework.
+
+    Returns a dict: ``model``, ``backend``, ``params``, ``history`` (one dict per epoch: train and validation loss
+    and accuracy, seconds), ``best_epoch``, ``test_loss``, ``test_accuracy``, ``seconds_per_epoch``,
+    ``hardware``. With ``out_dir`` it also writes ``history.csv``, ``result.json``, the best checkpoint
+    (``lmu_weights.npz`` and ``head.npz``, or ``lstm.npz``) and ``curves.png`` (with matplotlib).
+    """
+    fit = _trainer(backend)
+    result = fit(model, data, options, Progress)
+    arrays = result.pop("arrays")
+    weights = result.pop("weights", None)
+    summary = {"model": model.name, "backend": backend, **result,
+               "seconds_per_epoch": float(np.mean([h["seconds"] for h in result["history"]])),
+               "options": dataclasses.asdict(options),
+               "examples": {name: len(split) for name, split in data.items()}}
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        _write_history(out / "history.csv", summary["history"])
+        (out / "result.json").write_text(json.dumps(summary, indent=2))
+        if weights is not None:
+            save_weights(out / "lmu_weights.npz", model.spec, weights)
+            np.savez(out / "head.npz", **arrays)
+        else:
+            np.savez(out / "lstm.npz", **arrays)
+        _plot(out / "curves.png", summary)
+    return summary
+
+
+def _write_history(path: Path, history: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(history[0]))
+        writer.writeheader()
+        writer.writerows(history)
+
+
+def _plot(path: Path, summary: dict) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    epochs = [h["epoch"] for h in summary["history"]]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2))
+    for key, label in (("train_loss", "train"), ("val_loss", "validation")):
+        ax1.plot(epochs, [h[key] for h in summary["history"]], marker="o", label=label)
+    for key, label in (("train_accuracy", "train"), ("val_accuracy", "validation")):
+        ax2.plot(epochs, [h[key] for h in summary["history"]], marker="o", label=label)
+    ax1.set(xlabel="epoch", ylabel="loss")
+    ax2.set(xlabel="epoch", ylabel="accuracy")
+    ax2.legend()
+    fig.suptitle(f"{summary['model']} ({summary['backend']}): test accuracy {summary['test_accuracy']:.4f}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

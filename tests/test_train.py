@@ -1,0 +1,92 @@
+"""``lmu train psmnist``: the models' sizes, a short run per backend on small IDX files, the checkpoint's reuse."""
+
+import json
+
+import numpy as np
+import pytest
+
+import lmu
+from lmu import datasets
+from lmu.cli import main
+from lmu.train import psmnist_model
+from lmu.weights import weight_shapes
+
+
+def _params(model):
+    body = sum(int(np.prod(s)) for s in weight_shapes(model.spec).values())
+    return body + (model.spec.output_size + 1) * model.classes
+
+
+def test_model_sizes_match_the_published_ones():
+    assert _params(psmnist_model("lmu")) == 101_771  # keras-lmu's psMNIST example
+    assert 165_000 < _params(psmnist_model("lmu-parallel")) < 167_000  # Chilkuri & Eliasmith 2021: ~165k
+    assert psmnist_model("lstm").lstm_units == 160
+    with pytest.raises(ValueError, match="psmnist model must be one of lmu, lmu-parallel, lstm"):
+        psmnist_model("gru")
+
+
+def _digits_dir(tmp_path, n_train=260, n_test=60):
+    """8×8 'digits' whose class is a bright row (10 classes: rows 0–7 and two columns), with noise."""
+    rng = np.random.default_rng(0)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+
+    def make(n):
+        y = rng.integers(0, 10, n).astype(np.uint8)
+        x = rng.integers(0, 60, (n, 8, 8)).astype(np.uint8)
+        for i, c in enumerate(y):
+            if c < 8:
+                x[i, c, :] = 250
+            else:
+                x[i, :, c - 6] = 250
+        return x, y
+
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        x, y = make(n)
+        datasets.write_idx(tmp_path / f"{split}-images-idx3-ubyte.gz", x, compress=True)
+        datasets.write_idx(tmp_path / f"{split}-labels-idx1-ubyte", y)
+    return tmp_path
+
+
+def _numpy_accuracy(out, data_dir, limit):
+    spec, weights = lmu.load_weights(out / "lmu_weights.npz")
+    with np.load(out / "head.npz", allow_pickle=False) as head:
+        kernel, bias = head["head/kernel"], head["head/bias"]
+    test = datasets.load_psmnist(data_dir, validation=60, limit=limit)["test"]
+    logits = lmu.run(lmu.build(spec, weights=weights), test.x) @ kernel + bias
+    return float(np.mean(logits.argmax(-1) == test.y))
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_short_run_writes_curves_and_a_reusable_checkpoint(tmp_path, backend, capsys):
+    pytest.importorskip({"torch": "torch", "keras": "keras_lmu"}[backend])
+    data_dir = _digits_dir(tmp_path / "data")
+    out = tmp_path / "run"
+    code = main(["train", "psmnist", "--backend", backend, "--data", str(data_dir), "--epochs", "3", "--limit",
+                 "200", "--validation", "60", "--lr", "3e-3", "--out", str(out), "--no-progress"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "test accuracy" in printed and "101," in printed  # 101,771 (keras) / 101,983 (torch: two RNN biases)
+    result = json.loads((out / "result.json").read_text())
+    assert [h["epoch"] for h in result["history"]] == [1, 2, 3]
+    assert result["examples"] == {"train": 200, "validation": 60, "test": 60}
+    assert (out / "history.csv").read_text().splitlines()[0].startswith("epoch,train_loss,train_accuracy")
+    assert (out / "curves.png").stat().st_size > 1000
+    assert result["test_accuracy"] > 0.5  # chance is 0.1: it learned
+    # the best checkpoint is canonical LMU weights: numpy gives the same test accuracy
+    assert abs(_numpy_accuracy(out, data_dir, 200) - result["test_accuracy"]) <= 1 / 60 + 1e-9
+
+
+def test_lstm_baseline_runs(tmp_path):
+    pytest.importorskip("torch")
+    data_dir = _digits_dir(tmp_path / "data")
+    out = tmp_path / "run"
+    assert main(["train", "psmnist", "--model", "lstm", "--data", str(data_dir), "--epochs", "1", "--limit", "100",
+                 "--validation", "60", "--out", str(out), "--no-progress"]) == 0
+    with np.load(out / "lstm.npz", allow_pickle=False) as f:
+        assert f["lstm/weight_hh_l0"].shape == (640, 160)
+    assert json.loads((out / "result.json").read_text())["params"] == 4 * 160 * (1 + 160 + 2) + 1610
+
+
+def test_bad_data_dir_is_one_clear_error(tmp_path, capsys):
+    assert main(["train", "psmnist", "--data", str(tmp_path / "missing"), "--epochs", "1"]) == 2
+    assert "does not exist" in capsys.readouterr().err
