@@ -16,7 +16,7 @@ def main(root):
     groups = defaultdict(list)
     for path in sorted(Path(root).resolve().rglob("result.json")):
         result = json.loads(path.read_text())
-        protocol = path.parent.parent.name
+        protocol = path.parent.name.split("-")[0]  # runs are named PROTOCOL-MODEL-seedN
         groups[(protocol, result["model"], result["backend"])].append(result)
     print("| protocol | model | backend | test accuracy | seeds | params | s/epoch | train examples | epochs | hardware |")
     print("|---|---|---|---|---|---|---|---|---|---|")

@@ -105,3 +105,16 @@ def test_psmnist_split_and_limit(tmp_path):
     assert (len(small["train"]), len(small["validation"]), len(small["test"])) == (5, 5, 5)
     with pytest.raises(DatasetError, match="validation must be between 1 and 29"):
         datasets.load_psmnist(tmp_path, validation=30)
+
+
+def test_mackey_glass_obeys_its_delay_equation():
+    x = datasets.mackey_glass(3000, seed=1)
+    t = np.arange(20, 2999)
+    slope = (x[t + 1] - x[t - 1]) / 2  # samples 1 time unit apart
+    delayed = x[t - 17]
+    rhs = 0.2 * delayed / (1 + delayed**10) - 0.1 * x[t]
+    assert np.sqrt(np.mean((slope - rhs) ** 2)) < 0.1 * np.std(rhs)  # central differences of a smooth series
+    assert 0.85 < x.mean() < 1.0 and 0.18 < x.std() < 0.28  # the chaotic regime's usual range
+    assert not np.allclose(x, datasets.mackey_glass(3000, seed=2))  # seeds differ, and chaos separates them
+    with pytest.raises(ValueError, match="whole multiples of dt"):
+        datasets.mackey_glass(10, tau=17.05)

@@ -1,0 +1,52 @@
+"""Draw the validation-accuracy curves of the psMNIST runs under a directory (``history.csv`` of each run).
+
+    python benchmarks/psmnist_curves.py runs/psfashion -o docs/_static/psfashion_curves.png [--protocol full]
+"""
+
+import argparse
+import csv
+import json
+from collections import defaultdict
+from pathlib import Path
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("root")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--protocol", default="full")
+    args = p.parse_args()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = defaultdict(list)
+    hardware = set()
+    for path in sorted(Path(args.root).rglob("history.csv")):
+        if not path.parent.name.startswith(args.protocol + "-"):
+            continue
+        result = json.loads((path.parent / "result.json").read_text())
+        hardware.add(result["hardware"])
+        with open(path) as f:
+            rows = list(csv.DictReader(f))
+        curves[(result["model"], result["params"])].append(
+            ([int(r["epoch"]) for r in rows], [100 * float(r["val_accuracy"]) for r in rows],
+             100 * result["test_accuracy"]))
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for (model, params), runs in sorted(curves.items()):
+        for i, (epochs, acc, test) in enumerate(runs):
+            ax.plot(epochs, acc, marker="o", ms=3, color=f"C{sorted(curves).index((model, params))}",
+                    label=f"{model} ({params:,} params), test {sum(r[2] for r in runs) / len(runs):.2f} %"
+                    if i == 0 else None)
+    ax.set(xlabel="epoch", ylabel="validation accuracy (%)",
+           title=f"psFashion-MNIST, {args.protocol} protocol ({', '.join(sorted(hardware))})")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(args.output, dpi=110)
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
