@@ -26,21 +26,21 @@ def main():
     for path in sorted(Path(args.root).rglob("history.csv")):
         if not path.parent.name.startswith(args.protocol + "-"):
             continue
-        result = json.loads((path.parent / "result.json").read_text())
-        hardware.add(result["hardware"])
+        model = path.parent.name[len(args.protocol) + 1:].rsplit("-seed", 1)[0]  # PROTOCOL-MODEL-seedN
+        result_path = path.parent / "result.json"
+        result = json.loads(result_path.read_text()) if result_path.exists() else {}
+        if "hardware" in result:
+            hardware.add(result["hardware"])
         with open(path) as f:
             rows = list(csv.DictReader(f))
-        curves[(result["model"], result["params"])].append(
-            ([int(r["epoch"]) for r in rows], [100 * float(r["val_accuracy"]) for r in rows],
-             100 * result["test_accuracy"]))
+        curves[model].append(([int(r["epoch"]) for r in rows], [100 * float(r["val_accuracy"]) for r in rows]))
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    for (model, params), runs in sorted(curves.items()):
-        for i, (epochs, acc, test) in enumerate(runs):
-            ax.plot(epochs, acc, marker="o", ms=3, color=f"C{sorted(curves).index((model, params))}",
-                    label=f"{model} ({params:,} params), test {sum(r[2] for r in runs) / len(runs):.2f} %"
-                    if i == 0 else None)
+    for k, (model, runs) in enumerate(sorted(curves.items())):
+        for i, (epochs, acc) in enumerate(runs):
+            ax.plot(epochs, acc, marker="o", ms=3, color=f"C{k}",
+                    label=f"{model} ({len(runs)} seed{'s' if len(runs) > 1 else ''})" if i == 0 else None)
     ax.set(xlabel="epoch", ylabel="validation accuracy (%)",
-           title=f"psFashion-MNIST, {args.protocol} protocol ({', '.join(sorted(hardware))})")
+           title=f"psFashion-MNIST, {args.protocol} protocol" + (f" ({', '.join(sorted(hardware))})" if hardware else ""))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
