@@ -14,7 +14,7 @@ def learn_delay(backend, learning_rate, seconds=8.0, simulator=None, window=1000
     dt, steps, delay = 0.001, int(seconds / 0.001), 250
     spec = lmu.LMUSpec(memory_d=1, order=6, theta=500, input_d=1, kernel_initializer=None, dtype="float32")
     x = white_noise(steps, cutoff=0.001, rms=0.4, seed=3)[:, 0]
-    net = lmu.build(spec, backend=backend, **build)
+    net = lmu.build(spec, backend=backend, **{"seed": 0, **build})
     with net:
         stim = nengo.Node(lambda t: x[min(int(round(t / dt)) - 1, steps - 1)])
         nengo.Connection(stim, net.input, synapse=None)

@@ -65,7 +65,7 @@ def test_network_uses_loihi_neurons_rates_and_lowpass_synapses_only():
 
 
 def test_battery_on_the_emulator_within_the_nrmse_limit():
-    report = kit.check_backend("loihi")
+    report = kit.check_backend("loihi", every_option_set=True)  # seeded builds (conformance_options)
     assert len(report.results) == 5 and all(r.check == "nrmse" for r in report.results)
     assert report.passed, "\n".join(str(r) for r in report.results)
 
@@ -75,7 +75,7 @@ def test_lmu_check_reports_nrmse_for_loihi(capsys):
 
     assert main(["check", "--backend", "loihi", "--quick"]) == 0
     out = capsys.readouterr().out
-    assert "NRMSE ≤" in out and "(limit 0.6)" in out and "loihi-memory: NRMSE" in out
+    assert "NRMSE ≤" in out and "(limit 0.6)" in out and "loihi-memory[seed=0]: NRMSE" in out
 
 
 @pytest.mark.parametrize("learning_rate", [6e-4, 0.0], ids=["learning", "off"])
