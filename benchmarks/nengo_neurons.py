@@ -12,7 +12,6 @@ import argparse
 import time
 import warnings
 
-import numpy as np
 
 import lmu
 from lmu.signals import nrmse, white_noise

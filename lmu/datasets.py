@@ -86,8 +86,7 @@ def read_idx(path) -> np.ndarray:
 def write_idx(path, array: np.ndarray, compress: bool = False) -> None:
     """Write an array as an IDX file (``compress``: gzipped), e.g. small test datasets."""
     array = np.asarray(array)
-    codes = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09, np.dtype(np.int16): 0x0B,
-             np.dtype(np.int32): 0x0C, np.dtype(np.float32): 0x0D, np.dtype(np.float64): 0x0E}
+    codes = {np.dtype(dtype).newbyteorder("="): code for code, dtype in _DTYPES.items()}
     code = codes.get(array.dtype.newbyteorder("="))
     if code is None:
         raise DatasetError(f"write_idx cannot store dtype {array.dtype} (IDX holds uint8, int8, int16, int32, "

@@ -97,9 +97,12 @@ class LoihiBackend(NengoBackend):
         return [{"seed": 0}]
 
     def readout_lowpass(self, spec, options):
-        """lmu_nengo's readout synapse for spiking neurons (0.02 s), in steps: the kit filters the reference by
-        it, since that is how the outputs are read."""
-        return 0.02 / options.get("dt", 0.001)
+        """lmu_nengo's readout synapse for spiking neurons, in steps: the kit filters the reference by it, since
+        that is how the outputs are read."""
+        synapse = options.get("readout_synapse", "default")
+        if synapse == "default":
+            from lmu_nengo.memory import SPIKING_READOUT_SYNAPSE as synapse
+        return None if synapse is None else synapse / options.get("dt", 0.001)
 
     def set_weights(self, obj, weights):
         from lmu_nengo.simulate import find_network
@@ -143,14 +146,11 @@ def Simulator(network, dt=0.001, target=None, **kwargs):
     """
     import nengo_loihi
 
+    from lmu_nengo.simulate import all_networks
+
     if target is None:
-        target = next((n.loihi_target for n in _networks(network) if hasattr(n, "loihi_target")), "sim")
+        target = next((n.loihi_target for n in all_networks(network) if hasattr(n, "loihi_target")), "sim")
     kwargs.setdefault("progress_bar", False)
     kwargs.setdefault("remove_passthrough", False)
     return nengo_loihi.Simulator(network, dt=dt, target=target, **kwargs)
 
-
-def _networks(net):
-    yield net
-    for sub in net.networks:
-        yield from _networks(sub)

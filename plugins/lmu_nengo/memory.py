@@ -13,8 +13,10 @@ import numpy as np
 
 from lmu import legendre
 
-__all__ = ["NeuronMemory", "DEFAULT_MAX_RATES", "SPIKING_RELU_RATE"]
+__all__ = ["NeuronMemory", "DEFAULT_MAX_RATES", "SPIKING_READOUT_SYNAPSE", "SPIKING_RELU_RATE"]
 
+#: The synapse (seconds) through which readers see a spiking memory (and a spiking relu hidden) by default.
+SPIKING_READOUT_SYNAPSE = 0.02
 #: Spiking relu neurons of a hidden fire this many Hz per unit of activation (before ``scale_firing_rates``):
 #: at 1 Hz per unit, a layer whose activations are near 1 would hardly spike in a run of a second.
 SPIKING_RELU_RATE = 400.0
@@ -72,7 +74,8 @@ class NeuronMemory(nengo.Network):
         self.neuron_type = nengo.LIF() if neuron_type is None else neuron_type
         self.scale_firing_rates = float(scale_firing_rates)
         spiking = bool(getattr(self.neuron_type, "spiking", False))
-        self.readout_synapse = (0.02 if spiking else None) if readout_synapse == "default" else readout_synapse
+        self.readout_synapse = (SPIKING_READOUT_SYNAPSE if spiking else None) if readout_synapse == "default" \
+            else readout_synapse
         if max_rates is None:
             lo, hi = (scale_firing_rates * r for r in DEFAULT_MAX_RATES)
             tau_ref = getattr(self.neuron_type, "tau_ref", None)

@@ -246,9 +246,7 @@ class LMUNetwork(nengo.Network):
         """A node that adds, at the first step only, what the delayed connections would carry from a given
         state (``run`` with ``state=``): ``state_value`` is set per sequence."""
         keys = sorted({entry[0] for entry in self._delayed})
-        sizes = {"memory": self.lmu_spec.memory_size}
-        if self.lmu_spec.hidden is not None:
-            sizes["hidden"] = sizes["cell"] = self.lmu_spec.hidden.units
+        sizes = {key: shape[1] for key, shape in self.lmu_spec.state_shapes(1).items()}
         offsets, total = {}, 0
         for key in keys:
             offsets[key] = slice(total, total + sizes[key])

@@ -12,7 +12,7 @@ import weakref
 
 import numpy as np
 
-__all__ = ["find_network", "weights_of", "load_weights_into", "run_batch"]
+__all__ = ["find_network", "all_networks", "weights_of", "load_weights_into", "run_batch", "state_probes"]
 
 
 #: id(simulator) -> (weak reference, weights) of what set_weights wrote into it (read back once it is closed).
@@ -28,7 +28,7 @@ def find_network(obj, backend_name: str):
     top = _toplevel(obj)
     if top is None:
         raise TypeError(f"{type(obj).__name__} is neither an LMUNetwork nor a simulator built from one")
-    found = [n for n in _all_networks(top) if isinstance(n, LMUNetwork) and n.lmu_backend == backend_name]
+    found = [n for n in all_networks(top) if isinstance(n, LMUNetwork) and n.lmu_backend == backend_name]
     if len(found) != 1:
         raise ValueError(f"the simulator's network holds {len(found)} LMU networks built by backend "
                          f"{backend_name!r}; pass the network itself, or use "
@@ -51,10 +51,11 @@ def _toplevel(obj):
     return top if isinstance(top, nengo.Network) else None
 
 
-def _all_networks(net):
+def all_networks(net):
+    """``net`` and every network inside it, depth first."""
     yield net
     for sub in net.networks:
-        yield from _all_networks(sub)
+        yield from all_networks(sub)
 
 
 def weights_of(net, sim=None):
@@ -128,6 +129,22 @@ def timed(function, size_out, size_in=0):
     return _Timed(default_size_in=size_in, default_size_out=size_out)
 
 
+def state_probes(lmu, return_state: bool, output_synapse=None) -> dict:
+    """Probes (made in the current network) on ``lmu``'s output and, with ``return_state``, on what makes its
+    canonical state after the last step: ``memory``, ``hidden``, ``cell``."""
+    import nengo
+
+    probes = {"output": nengo.Probe(lmu.output, synapse=output_synapse)}
+    if return_state:
+        memory_synapse = None if lmu.memory_block is None else lmu.memory_block.readout_synapse
+        probes["memory"] = nengo.Probe(lmu.memory, synapse=memory_synapse)
+        if lmu.hidden is not None:
+            probes["hidden"] = nengo.Probe(lmu.hidden, synapse=None)
+        if lmu.cell is not None:
+            probes["cell"] = nengo.Probe(lmu.cell[lmu.lmu_spec.hidden.units:], synapse=None)
+    return probes
+
+
 def run_batch(net, weights, x, state=None, return_state=False, simulator=None, probe_synapse=None,
               fresh_per_sequence=False, **sim_options):
     """Simulate each sequence of ``x`` (batch, T, input_d) through a fresh copy of ``net``; NumPy float64 out.
@@ -155,14 +172,7 @@ def run_batch(net, weights, x, state=None, return_state=False, simulator=None, p
                          **net.lmu_options)
         feeder = nengo.Node(timed(feed, spec.input_d), label="feed")
         nengo.Connection(feeder, lmu.input, synapse=None)
-        probes = {"output": nengo.Probe(lmu.output, synapse=probe_synapse)}
-        if return_state:
-            mem_syn = None if lmu.memory_block is None else lmu.memory_block.readout_synapse
-            probes["memory"] = nengo.Probe(lmu.memory, synapse=mem_syn)
-            if lmu.hidden is not None:
-                probes["hidden"] = nengo.Probe(lmu.hidden, synapse=None)
-            if lmu.cell is not None:
-                probes["cell"] = nengo.Probe(lmu.cell[spec.hidden.units:], synapse=None)
+        probes = state_probes(lmu, return_state, probe_synapse)
     if simulator is None:
         def simulator(network, dt):
             return nengo.Simulator(network, dt=dt, progress_bar=False, **sim_options)

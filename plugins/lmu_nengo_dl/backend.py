@@ -63,7 +63,6 @@ class NengoDLBackend(NengoBackend):
     def _network(self, spec, weights, **options):
         from .network import LMUNetworkDL
 
-        options.pop("neurons", None)
         return LMUNetworkDL(spec, weights, backend=self.name, **options)
 
     def set_weights(self, obj, weights):

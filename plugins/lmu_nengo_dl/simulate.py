@@ -22,23 +22,18 @@ def run_batched(net, weights, x, state=None, return_state=False):
     import nengo
     import nengo_dl
 
+    from lmu_nengo.simulate import state_probes
+
     from .network import LMUNetworkDL
 
     spec = net.lmu_spec
     batch, steps = x.shape[:2]
     with nengo.Network(seed=net.seed) as harness:
         nengo_dl.configure_settings(stateful=False, dtype=spec.dtype)
-        options = {k: v for k, v in net.lmu_options.items() if k != "neurons"}
-        lmu = LMUNetworkDL(spec, weights, _state_input=state is not None, seed=net.seed, **options)
+        lmu = LMUNetworkDL(spec, weights, _state_input=state is not None, seed=net.seed, **net.lmu_options)
         feed = nengo.Node(np.zeros(spec.input_d), label="feed")
         nengo.Connection(feed, lmu.input, synapse=None)
-        probes = {"output": nengo.Probe(lmu.output, synapse=None)}
-        if return_state:
-            probes["memory"] = nengo.Probe(lmu.memory, synapse=None)
-            if lmu.hidden is not None:
-                probes["hidden"] = nengo.Probe(lmu.hidden, synapse=None)
-            if lmu.cell is not None:
-                probes["cell"] = nengo.Probe(lmu.cell[spec.hidden.units:], synapse=None)
+        probes = state_probes(lmu, return_state)
     data = {feed: np.asarray(x, dtype=np.float64)}
     if state is not None:
         initial = np.zeros((batch, steps, lmu.state_value.size))

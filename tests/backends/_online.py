@@ -1,7 +1,5 @@
 """The online-learning task shared by the nengo and loihi tests: learn a delay of θ/2 with PES."""
 
-import nengo
-
 import lmu
 from lmu.signals import nrmse, white_noise
 
@@ -9,6 +7,8 @@ from lmu.signals import nrmse, white_noise
 def learn_delay(backend, learning_rate, seconds=8.0, simulator=None, window=1000, **build):
     """Learn to output the input delayed by θ/2 (θ = 0.5 s) online with PES; NRMSE of the first and last
     ``window`` steps (1 s)."""
+    import nengo  # here, not at the top: pytest's --doctest-modules imports this file in environments without nengo
+
     from lmu_nengo import learn_readout
 
     dt, steps, delay = 0.001, int(seconds / 0.001), 250
