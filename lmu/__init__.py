@@ -1,13 +1,26 @@
 """lmu: the Legendre Memory Unit, described once (:class:`LMUSpec`) and built in any framework (:func:`build`).
 
 Design rule: importing ``lmu`` imports NumPy and SciPy only; frameworks are imported by their backends when
-something is built with them.
+something is built with them, and the heavier core modules (the conformance kit, datasets, training) load on first
+use. The layers of the package and the contract of a backend are described in the design document
+(docs/design.rst).
 """
 
+import importlib
+
 from . import legendre
-from .errors import BackendUnavailable, SpecError, UnsupportedSpec
+from ._version import __version__
+from .backend import Backend
+from .errors import (
+    ArgumentError,
+    BackendUnavailable,
+    DatasetError,
+    LMUError,
+    SpecError,
+    UnsupportedSpec,
+    WeightsFileError,
+)
 from .registry import (
-    Backend,
     BackendInfo,
     backends,
     build,
@@ -22,8 +35,6 @@ from .registry import (
 )
 from .spec import Hidden, LMUSpec
 from .weights import LMUWeights, init_weights, load_weights, save_weights
-
-__version__ = "0.5.0.dev0"
 
 __all__ = [
     "LMUSpec",
@@ -44,18 +55,23 @@ __all__ = [
     "from_keras",
     "Backend",
     "BackendInfo",
+    "LMUError",
     "SpecError",
-    "BackendUnavailable",
     "UnsupportedSpec",
+    "BackendUnavailable",
+    "ArgumentError",
+    "WeightsFileError",
+    "DatasetError",
     "legendre",
     "__version__",
 ]
 
+#: Modules of the package that load on first access (``lmu.testing``, ``lmu.datasets``, ...).
+_LAZY = ("testing", "reference", "registry", "datasets", "train", "arrays", "activations", "backend", "signals",
+         "demo", "plots", "progress", "spec", "weights", "errors", "cli")
+
 
 def __getattr__(name):
-    # lmu.testing and lmu.reference load on first use so that `import lmu` stays light.
-    if name in ("testing", "reference", "registry", "datasets"):
-        import importlib
-
+    if name in _LAZY:
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'lmu' has no attribute {name!r}")

@@ -1,23 +1,95 @@
-"""The backend contract: the class every backend subclasses, and what it may declare.
+"""The backend contract: the class every backend subclasses, and what it declares about itself as data.
 
-Design rule: a backend says what it needs and can do without importing its framework: ``requires`` is checked
-with ``importlib.util.find_spec`` (nothing imported), and only ``build`` and the methods after it touch the
-framework. :mod:`lmu.registry` discovers backends and dispatches to them.
+Design rule: a backend implements four methods (``build``, ``get_weights``, ``set_weights``, ``run``) and says
+what it supports as class attributes (``modes``, ``dtypes``, ``accuracy``, ``test_options``), not hooks: the
+registry, ``lmu check`` and the conformance kit read those declarations. Its options are the keyword-only
+parameters of its ``build``, which the registry checks by name before the framework is imported. Nothing here is
+about testing and nothing imports a framework: ``requires`` is checked with ``importlib.util.find_spec``.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
+import abc
+import dataclasses
 import importlib.util
+from collections.abc import Callable
+from typing import Any, ClassVar
 
+from .errors import ArgumentError
 from .spec import LMUSpec
 from .weights import LMUWeights
 
-__all__ = ["Backend", "modes_that_apply"]
+__all__ = ["Backend", "Mode", "Accuracy", "EXACT", "CONDITIONS", "install_command", "mode_refusal",
+           "modes_that_apply", "missing_modules"]
+
+#: The conditions a :class:`Mode` may need, each a test on the spec and what it means in words.
+CONDITIONS: dict[str, tuple[Callable[[LMUSpec], bool], str]] = {
+    "lti": (lambda spec: spec.is_lti,
+            "an LTI spec (no hidden_to_memory, no memory_to_memory), whose memory can be computed for all steps "
+            "at once"),
+    "fixed_theta": (lambda spec: not spec.trainable_theta, "a fixed θ (trainable_theta=False)"),
+    "last_step": (lambda spec: not spec.return_sequences and (spec.hidden is None or spec.hidden.kind == "dense"),
+                  "return_sequences=False and a hidden cell without recurrence (None or dense)"),
+}
 
 
-class Backend:
-    """The contract of an LMU backend. Subclass it, fill in the class attributes, implement the methods.
+@dataclasses.dataclass(frozen=True)
+class Mode:
+    """One value of a backend's ``mode`` option: its name, the :data:`CONDITIONS` it needs, and what it does.
+
+    Examples
+    --------
+    >>> Mode("fft", needs=("lti",), summary="memory for all steps by FFT convolution").name
+    'fft'
+    """
+
+    name: str
+    needs: tuple[str, ...] = ()
+    summary: str = ""
+
+    def __post_init__(self):
+        unknown = [n for n in self.needs if n not in CONDITIONS]
+        if unknown:
+            raise ArgumentError(f"Mode {self.name!r} needs unknown condition(s) {unknown}; known: "
+                                  f"{', '.join(CONDITIONS)}")
+
+    def refusal(self, spec: LMUSpec) -> str | None:
+        """Why this mode cannot compute ``spec`` (None when it can)."""
+        unmet = [CONDITIONS[n][1] for n in self.needs if not CONDITIONS[n][0](spec)]
+        if not unmet:
+            return None
+        what = f"mode={self.name!r} is {self.summary}, which" if self.summary else f"mode={self.name!r}"
+        return f"{what} needs {' and '.join(unmet)}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Accuracy:
+    """How closely a backend computes the reference.
+
+    ``nrmse=None`` (:data:`EXACT`): the kit's fixed relative tolerances (1e-9 in float64, 2e-5 in float32) on its
+    whole battery. A number: the backend approximates (spiking hardware) and is held to that NRMSE on its own
+    ``battery`` of ``(id, spec, steps)`` cases of one sequence, or ``(id, spec, steps, batch)`` (the first ``quick``
+    of them for a quick check), with the reference read through a lowpass of ``readout_lowpass`` steps, as the backend's outputs
+    are.
+    """
+
+    nrmse: float | None = None
+    readout_lowpass: float | None = None
+    battery: tuple[tuple, ...] = ()
+    quick: int = 2
+
+    @property
+    def exact(self) -> bool:
+        """Whether the backend must equal the reference within the fixed tolerances."""
+        return self.nrmse is None
+
+
+#: The accuracy of a backend that computes the reference exactly (to rounding).
+EXACT = Accuracy()
+
+
+class Backend(abc.ABC):
+    """The contract of an LMU backend: subclass it, declare the class attributes, implement four methods.
 
     A backend is registered under the entry-point group ``lmu.backends`` (``name = "module:Class"``) or in-process
     with :func:`lmu.register`. Importing the module that defines it must not import its framework: import the
@@ -33,102 +105,136 @@ class Backend:
         Top-level modules the backend needs, checked with ``importlib.util.find_spec`` (nothing is imported).
     framework : str or None
         The distribution whose version :func:`lmu.backends` reports.
+    modes : tuple of Mode
+        The values of ``build``'s ``mode`` option (empty: the backend has no ``mode``); the first is the default.
+        :func:`lmu.build` refuses a mode the spec cannot run, naming what it needs.
+    dtypes : tuple of str
+        The spec dtypes the backend computes in; the default :meth:`check` refuses the others.
+    accuracy : Accuracy
+        :data:`EXACT`, or an NRMSE limit with the backend's own battery (see :class:`Accuracy`).
+    test_options : tuple of dict
+        Option sets (besides each applicable mode) that the backend's conformance runs use, e.g. a fixed seed.
 
     Examples
     --------
     >>> import lmu
+    >>> from lmu.reference import ReferenceLMU
     >>> class Echo(lmu.Backend):
     ...     name = "echo"
     ...     requires = ("numpy",)
+    ...     def build(self, spec, weights):
+    ...         return ReferenceLMU(spec, weights, backend=self.name)
+    ...     def get_weights(self, obj):
+    ...         return obj.weights
+    ...     def set_weights(self, obj, weights):
+    ...         obj.set_weights(weights)
+    ...     def run(self, obj, x, state=None, return_state=False):
+    ...         return obj.run(x, state, return_state)
     >>> Echo().unavailable() is None
     True
     """
 
-    name: str = ""
-    extra: str | None = None
-    requires: tuple[str, ...] = ()
-    framework: str | None = None
-    #: None for a backend that must equal the reference; an NRMSE limit for one that approximates it (spiking
-    #: hardware): the kit then runs :meth:`conformance_battery` against that limit instead of exact tolerances.
-    approximate: float | None = None
+    name: ClassVar[str] = ""
+    extra: ClassVar[str | None] = None
+    requires: ClassVar[tuple[str, ...]] = ()
+    framework: ClassVar[str | None] = None
+    modes: ClassVar[tuple[Mode, ...]] = ()
+    dtypes: ClassVar[tuple[str, ...]] = ("float32", "float64")
+    accuracy: ClassVar[Accuracy] = EXACT
+    test_options: ClassVar[tuple[dict[str, Any], ...]] = ({},)
 
-    # -- availability ------------------------------------------------------------------------------------------
-    def install_command(self) -> str:
-        """The exact command that installs what this backend needs."""
-        return f'pip install "lmu[{self.extra}]"' if self.extra else "pip install lmu"
+    # -- required ------------------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def build(self, spec: LMUSpec, weights: LMUWeights) -> Any:
+        """The framework's native object for ``spec`` holding ``weights`` (checked against ``spec``).
 
-    def unavailable(self) -> str | None:
-        """None when usable, else the reason with the install command."""
-        missing = [m for m in self.requires if not _module_exists(m)]
-        if missing:
-            return f"{self.install_command()} (missing: {', '.join(missing)})"
-        return None
+        Options are keyword-only parameters after ``weights`` (``def build(self, spec, weights, *, mode="auto")``);
+        :func:`lmu.build` refuses any other name before calling this."""
 
-    def version(self) -> str | None:
-        """The installed version of :attr:`framework`, or None."""
-        if not self.framework:
-            return None
-        try:
-            return importlib.metadata.version(self.framework)
-        except importlib.metadata.PackageNotFoundError:
-            return None
-
-    def check(self, spec: LMUSpec) -> list[str]:
-        """The reasons this backend cannot build ``spec`` (empty when it can)."""
-        return []
-
-    def conformance_options(self, spec: LMUSpec) -> list[dict]:
-        """The option sets ``lmu check`` runs the conformance kit with for ``spec`` (default: the defaults)."""
-        return [{}]
-
-    def conformance_battery(self, quick: bool = False):
-        """The cases an approximate backend is checked on (default: the kit's battery)."""
-        from .testing import cases
-
-        return cases(quick=quick)
-
-    def readout_lowpass(self, spec: LMUSpec, options: dict) -> float | None:
-        """The lowpass time constant (steps) through which an approximate backend's outputs are read, or None:
-        the kit filters the reference by it before comparing."""
-        return None
-
-    # -- building and running ----------------------------------------------------------------------------------
-    def build(self, spec: LMUSpec, weights: LMUWeights, **options):
-        """Return the framework's native object for ``spec`` holding ``weights``."""
-        raise NotImplementedError(f"backend {self.name!r} does not implement build()")
-
+    @abc.abstractmethod
     def get_weights(self, obj) -> LMUWeights:
         """The object's weights in the canonical layout."""
-        raise NotImplementedError(f"backend {self.name!r} does not implement get_weights()")
 
+    @abc.abstractmethod
     def set_weights(self, obj, weights: LMUWeights) -> None:
-        """Load canonical weights into the object."""
-        raise NotImplementedError(f"backend {self.name!r} does not implement set_weights()")
+        """Load canonical weights (already checked against the object's spec) into the object."""
 
-    def run(self, obj, x, state=None, return_state=False):
+    @abc.abstractmethod
+    def run(self, obj, x, state=None, return_state: bool = False):
         """Inference on a checked NumPy batch ``(batch, T, input_d)``; NumPy output (and state when asked)."""
-        raise NotImplementedError(f"backend {self.name!r} does not implement run()")
+
+    # -- optional, with defaults -----------------------------------------------------------------------------------
+    def unavailable(self) -> str | None:
+        """None when usable, else the reason with the install command (default: checks :attr:`requires`)."""
+        missing = missing_modules(self.requires)
+        if missing:
+            return f"{install_command(self.extra)} (missing: {', '.join(missing)})"
+        return None
+
+    def check(self, spec: LMUSpec) -> list[str]:
+        """The reasons this backend cannot build ``spec`` (default: a dtype outside :attr:`dtypes`)."""
+        if spec.dtype not in self.dtypes:
+            return [f"LMUSpec.dtype={spec.dtype!r}: the {self.name} backend computes in "
+                    f"{' and '.join(self.dtypes)} only"]
+        return []
 
     def owns(self, obj) -> bool:
-        """Whether ``obj`` was built by this backend (by default: its ``lmu_backend`` attribute names us)."""
+        """Whether ``obj`` was built by this backend (default: its ``lmu_backend`` attribute names us)."""
         return getattr(obj, "lmu_backend", None) == self.name
 
     def spec_of(self, obj) -> LMUSpec:
-        """The spec an object was built from (by default its ``lmu_spec`` attribute)."""
+        """The spec an object was built from (default: its ``lmu_spec`` attribute)."""
         return obj.lmu_spec
 
 
-def modes_that_apply(spec: LMUSpec, modes, check_mode) -> list[dict]:
-    """``[{"mode": m}, …]`` for each mode that ``check_mode(spec, m)`` accepts (raises ValueError to refuse): the
-    usual :meth:`Backend.conformance_options` of a backend with a ``mode`` option."""
-    out = []
-    for mode in modes:
-        try:
-            check_mode(spec, mode)
-        except ValueError:
-            continue
-        out.append({"mode": mode})
-    return out
+def install_command(extra: str | None) -> str:
+    """The command that installs what a backend with this extra needs.
+
+    Examples
+    --------
+    >>> install_command("torch")
+    'pip install "lmu[torch]"'
+    """
+    return f'pip install "lmu[{extra}]"' if extra else "pip install lmu"
+
+
+def missing_modules(modules) -> list[str]:
+    """The modules among ``modules`` that are not installed (found with ``find_spec``, nothing imported)."""
+    return [m for m in modules if not _module_exists(m)]
+
+
+def mode_refusal(backend, spec: LMUSpec, mode) -> str | None:
+    """Why ``backend`` cannot run ``spec`` in ``mode`` (an unknown mode, or a condition the spec does not meet).
+
+    Examples
+    --------
+    >>> import lmu
+    >>> from lmu.reference import NumpyBackend
+    >>> spec = lmu.LMUSpec(memory_d=1, order=4, theta=8, input_d=1, memory_to_memory=True)
+    >>> print(mode_refusal(NumpyBackend(), spec, "fft"))
+    mode='fft' needs an LTI spec (no hidden_to_memory, no memory_to_memory), whose memory can be computed for \
+all steps at once; this spec has memory_to_memory=True: use mode='step' or 'auto'
+    """
+    modes = {m.name: m for m in getattr(backend, "modes", ())}
+    if mode not in modes:
+        listed = ", ".join(modes) or "none (it has no mode option)"
+        return f"{backend.name} backend option mode must be one of {listed} (got {mode!r})"
+    reason = modes[mode].refusal(spec)
+    if reason is None:
+        return None
+    has = [f"{flag}=True" for flag in ("hidden_to_memory", "memory_to_memory", "trainable_theta",
+                                       "return_sequences") if getattr(spec, flag)]
+    if spec.hidden is not None and spec.hidden.kind != "dense":
+        has.append(f"a {spec.hidden.kind} hidden")
+    default = next(iter(modes))
+    usable = sorted((m for m in modes if modes[m].refusal(spec) is None), key=lambda m: m == default)
+    usable = [repr(m) for m in usable]  # the default last: "use mode='step' or 'auto'"
+    return f"{reason}; this spec has {', '.join(has)}: use mode={' or '.join(usable)}"
+
+
+def modes_that_apply(backend, spec: LMUSpec) -> list[str]:
+    """The names of ``backend``'s modes that can run ``spec``, in declaration order."""
+    return [m.name for m in getattr(backend, "modes", ()) if m.refusal(spec) is None]
 
 
 def _module_exists(name: str) -> bool:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import ArgumentError, DatasetError
+
 __all__ = [
     "DatasetError",
     "FASHION_MNIST_DIR",
@@ -35,10 +37,6 @@ _FILES = {
     "y_test": "t10k-labels-idx1-ubyte",
 }
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-class DatasetError(ValueError):
-    """A dataset file is missing, truncated or not in the expected format."""
 
 
 def _open(path: Path):
@@ -216,7 +214,7 @@ def mackey_glass(steps: int, tau: float = 17.0, beta: float = 0.2, gamma: float 
     lag = int(round(tau / dt))
     every = int(round(sample_every / dt))
     if lag < 1 or every < 1 or abs(lag * dt - tau) > 1e-9 or abs(every * dt - sample_every) > 1e-9:
-        raise ValueError(f"mackey_glass needs tau ({tau}) and sample_every ({sample_every}) to be whole multiples "
+        raise ArgumentError(f"mackey_glass needs tau ({tau}) and sample_every ({sample_every}) to be whole multiples "
                          f"of dt ({dt})")
     total = (steps + discard) * every
     x = np.empty(lag + total + 1)

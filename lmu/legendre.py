@@ -17,6 +17,8 @@ import numpy as np
 import scipy.linalg
 import scipy.special
 
+from .errors import ArgumentError
+
 __all__ = [
     "DISCRETIZERS",
     "continuous",
@@ -129,9 +131,9 @@ def discretize(order: int, theta: float, method: str = "zoh") -> tuple[np.ndarra
     order = _check_order(order)
     theta = float(theta)
     if not (math.isfinite(theta) and theta > 0):
-        raise ValueError(f"theta must be a finite number > 0 (got {theta!r})")
+        raise ArgumentError(f"theta must be a finite number > 0 (got {theta!r})")
     if method not in DISCRETIZERS:
-        raise ValueError(f"discretizer must be one of {', '.join(DISCRETIZERS)} (got {method!r})")
+        raise ArgumentError(f"discretizer must be one of {', '.join(DISCRETIZERS)} (got {method!r})")
     A_bar, B_bar = discretize_arrays(*continuous(order), theta, method)
     return A_bar, B_bar
 
@@ -162,7 +164,7 @@ def discretize_arrays(A, B, theta, method: str = "zoh", ops=NUMPY):
         A_bar = ops.solve(lhs, ops.eye(order, like=A) + 0.5 * A)
         B_bar = ops.solve(lhs, B[:, None])[:, 0]
         return A_bar, B_bar
-    raise ValueError(f"discretizer must be one of {', '.join(DISCRETIZERS)} (got {method!r})")
+    raise ArgumentError(f"discretizer must be one of {', '.join(DISCRETIZERS)} (got {method!r})")
 
 
 def spectral_radius(A_bar: np.ndarray) -> float:
@@ -355,7 +357,7 @@ def impulse_response_dtheta(A, B, theta, method, H, ops=NUMPY, P=None):
         AN = A @ ops.solve(ops.eye(order, like=A) - A / (2 * theta), ops.eye(order, like=A))
         M1 = AN @ (A_bar + ops.eye(order, like=A))
         return -(t / (2 * theta**2)) * (previous @ M1.T) - (H @ AN.T) / (2 * theta**2) - H / theta
-    raise ValueError(f"discretizer must be one of {', '.join(DISCRETIZERS)} (got {method!r})")
+    raise ArgumentError(f"discretizer must be one of {', '.join(DISCRETIZERS)} (got {method!r})")
 
 
 def truncation_length(
@@ -375,9 +377,9 @@ def truncation_length(
     True
     """
     if not tol > 0:
-        raise ValueError(f"tol must be > 0 (got {tol!r})")
+        raise ArgumentError(f"tol must be > 0 (got {tol!r})")
     if spectral_radius(A_bar) >= 1:
-        raise ValueError("the impulse response of an unstable system (spectral radius >= 1) never decays")
+        raise ArgumentError("the impulse response of an unstable system (spectral radius >= 1) never decays")
     A_bar = np.asarray(A_bar, dtype=np.float64)
     # max_t |H[t]| grows chunk by chunk (never all of H: that is 8·order bytes a step), state = Ā H[filled - 1]
     chunks, filled, state = [], 0, np.asarray(B_bar, dtype=np.float64).reshape(-1)
@@ -393,7 +395,7 @@ def truncation_length(
         if last <= length:
             return last
         if 2 * length >= max_length:
-            raise ValueError(f"the impulse response does not fall below tol={tol} within {max_length} steps")
+            raise ArgumentError(f"the impulse response does not fall below tol={tol} within {max_length} steps")
         length *= 2
 
 
@@ -443,11 +445,11 @@ def delay_readout(order: int, r) -> np.ndarray:
     """
     r = np.asarray(r, dtype=np.float64)
     if not np.all(np.isfinite(r)) or np.any(r < 0) or np.any(r > 1):
-        raise ValueError(f"delay fractions r must lie in [0, 1] (got {r.tolist()!r})")
+        raise ArgumentError(f"delay fractions r must lie in [0, 1] (got {r.tolist()!r})")
     return shifted_legendre(order, r)
 
 
 def _check_order(order) -> int:
     if isinstance(order, (bool, np.bool_)) or not isinstance(order, (int, np.integer)) or order < 1:
-        raise ValueError(f"order must be a positive integer (got {order!r})")
+        raise ArgumentError(f"order must be a positive integer (got {order!r})")
     return int(order)

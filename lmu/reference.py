@@ -1,9 +1,10 @@
 """The NumPy backend ``"numpy"``: the executable definition of what every backend computes.
 
-Design rule: this module follows DESIGN.md's step order literally and computes in float64 whatever the spec's
-dtype (outputs and state are returned in the spec's dtype), so that it is the yardstick the conformance kit
-measures other backends against. The only shortcut it takes is the one DESIGN.md allows: for an LTI spec the memory
-for all steps comes from one FFT convolution with the impulse response, which must equal the step loop.
+Design rule: this module follows the step order of the design document (docs/design.rst) literally and computes in
+float64 whatever the spec's dtype (outputs and state are returned in the spec's dtype), so that it is the yardstick
+the conformance kit measures other backends against. The only shortcut it takes is the one the design allows: for
+an LTI spec the memory for all steps comes from one FFT convolution with the impulse response, which must equal the
+step loop.
 """
 
 from __future__ import annotations
@@ -11,33 +12,18 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft
 
-from . import legendre
-from .registry import Backend
+from . import arrays, legendre
+from .activations import ACTIVATIONS
+from .backend import Backend, Mode, mode_refusal
+from .errors import ArgumentError, UnsupportedSpec
 from .spec import LMUSpec
 from .weights import LMUWeights
 
 __all__ = ["NumpyBackend", "ReferenceLMU", "ACTIVATIONS", "MODES"]
 
-MODES = ("auto", "step", "fft")
+_MODES = (Mode("auto"), Mode("step"), Mode("fft", needs=("lti",)))
+MODES = tuple(m.name for m in _MODES)
 _FFT_MIN_STEPS = 16
-
-
-def _sigmoid(v):
-    out = np.empty_like(v)
-    pos = v >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-v[pos]))
-    ev = np.exp(v[~pos])
-    out[~pos] = ev / (1.0 + ev)
-    out[np.isnan(v)] = np.nan
-    return out
-
-
-ACTIVATIONS = {
-    "linear": lambda v: v,
-    "tanh": np.tanh,
-    "relu": lambda v: np.maximum(v, 0.0),
-    "sigmoid": _sigmoid,
-}
 
 
 class ReferenceLMU:
@@ -62,11 +48,9 @@ class ReferenceLMU:
     """
 
     def __init__(self, spec: LMUSpec, weights: LMUWeights, mode: str = "auto", backend: str = "numpy"):
-        if mode not in MODES:
-            raise ValueError(f"numpy backend option mode must be one of {', '.join(MODES)} (got {mode!r})")
-        if mode == "fft" and not spec.is_lti:
-            raise ValueError("numpy backend option mode='fft' needs an LTI spec (no hidden_to_memory, no "
-                             "memory_to_memory): use mode='step' or 'auto'")
+        reason = mode_refusal(NumpyBackend, spec, mode)
+        if reason is not None:
+            raise (UnsupportedSpec if mode in MODES else ArgumentError)(reason)
         self.lmu_spec = spec
         self.lmu_backend = backend
         self.mode = mode
@@ -100,9 +84,9 @@ class ReferenceLMU:
     # ----------------------------------------------------------------------------------------------- running
     def __call__(self, x, state=None, return_state: bool = False):
         """Run a batch ``(batch, T, input_d)``; see :func:`lmu.run`."""
-        x = self.lmu_spec.check_input(x)
+        x = arrays.check_input(self.lmu_spec, x)
         if state is not None:
-            state = self.lmu_spec.check_state(state, x.shape[0])
+            state = arrays.check_state(self.lmu_spec, state, x.shape[0])
         return self.run(x, state, return_state)
 
     def zero_state(self, batch: int) -> dict[str, np.ndarray]:
@@ -243,20 +227,17 @@ class ReferenceLMU:
 
 
 class NumpyBackend(Backend):
-    """The always-available ``numpy`` backend (inference only; dropout is ignored)."""
+    """The always-available ``numpy`` backend (inference only; dropout is ignored): ``mode`` "auto", "step" or
+    "fft" (see :class:`ReferenceLMU`)."""
 
     name = "numpy"
     extra = None
     requires = ("numpy", "scipy")
     framework = "numpy"
+    modes = _MODES
 
-    def build(self, spec: LMUSpec, weights: LMUWeights, mode: str = "auto", **options) -> ReferenceLMU:
-        if options:
-            raise TypeError(f"the numpy backend takes only the option mode (got {', '.join(sorted(options))})")
+    def build(self, spec: LMUSpec, weights: LMUWeights, *, mode: str = "auto") -> ReferenceLMU:
         return ReferenceLMU(spec, weights, mode=mode, backend=self.name)
-
-    def conformance_options(self, spec: LMUSpec) -> list[dict]:
-        return [{"mode": m} for m in ("step", "fft", "auto") if m != "fft" or spec.is_lti]
 
     def get_weights(self, obj: ReferenceLMU) -> LMUWeights:
         return obj.weights

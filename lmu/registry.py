@@ -1,33 +1,44 @@
-"""Backend discovery and dispatch on the objects backends build (the contract itself is in ``lmu.backend``).
+"""Backend discovery, and dispatch on the objects backends build (the contract itself is in :mod:`lmu.backend`).
 
-Design rule: discovery is lazy and cached, and it survives broken plugins. Backends are found through the
-entry-point group ``lmu.backends`` (ours exactly like a third party's); loading an entry point imports only the
-plugin module, never its framework, so listing backends is cheap. A plugin that fails to load is reported with a
-warning and skipped; the failure is re-raised, chained, only when that backend is asked for by name.
+Design rule: discovery is lazy, cached, and survives broken plugins. The backends that ship in the core are listed
+in one table, :data:`BUILTINS` (the numpy reference), which discovery merges first; every other backend, ours
+included, is found through the entry-point group ``lmu.backends``, so a third-party plugin is discovered exactly
+like ``lmu_torch``. Loading an entry point imports only the plugin module, never its framework. A plugin that
+fails to load is reported with a warning and skipped; its failure is re-raised, chained, only when that backend is
+asked for by name. Options are checked against the keyword-only parameters of the backend's ``build`` before the
+backend (and its framework) sees them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import importlib
 import importlib.metadata
+import inspect
 import os
 import re
 import threading
 import warnings
 from collections.abc import Mapping
+from typing import Any
 
-from .backend import Backend, modes_that_apply
-from .errors import BackendUnavailable, SpecError, UnsupportedSpec
+from . import arrays
+from ._version import __version__
+from .backend import Backend, mode_refusal
+from .errors import ArgumentError, BackendUnavailable, SpecError, UnsupportedSpec
 from .spec import LMUSpec
 from .weights import LMUWeights, init_weights
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "BUILTINS",
     "Backend",
     "BackendInfo",
     "backends",
     "get_backend",
     "build",
+    "check_options",
     "register",
     "unregister",
     "refresh",
@@ -37,11 +48,13 @@ __all__ = [
     "run",
     "convert",
     "from_keras",
-    "modes_that_apply",
 ]
 
 ENTRY_POINT_GROUP = "lmu.backends"
+#: The backends that live in the core package itself: name → ``"module:Class"``. Merged before the entry points.
+BUILTINS: dict[str, str] = {"numpy": "lmu.reference:NumpyBackend"}
 _OUR_DISTRIBUTION = "lmu"
+_CONTRACT = ("unavailable", "check", "build", "get_weights", "set_weights", "run", "owns")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,9 +77,19 @@ class BackendInfo:
 class _Entry:
     name: str
     provider: str
-    backend: Backend | None = None
+    backend: Any = None
     error: BaseException | None = None
     extra: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Candidate:
+    """A declaration of a backend: a built-in row or an entry point."""
+
+    target: str  # "module:attr"
+    label: str  # "<distribution> <version>" (for warnings and ``provider``)
+    order: tuple  # sort key: built-ins, then our distribution, then by distribution name and target
+    load: Any  # () -> the class or instance
 
 
 _lock = threading.RLock()
@@ -81,7 +104,7 @@ def _dist_name(ep) -> str:
         return "~"
     try:
         name = dist.metadata.get("Name")  # .get: a missing Name must not warn or raise on newer Pythons
-    except Exception:
+    except Exception:  # a plugin's broken metadata costs its label only
         name = None
     return re.sub(r"[-_.]+", "-", name).lower() if name else "~"
 
@@ -93,51 +116,63 @@ def _dist_label(ep) -> str:
         return f"<unknown distribution> ({ep.value})"
     try:
         name, version = dist.metadata.get("Name"), dist.version
-    except Exception:
+    except Exception:  # a plugin's broken metadata costs its label only
         name, version = None, None
     return f"{name or '<unnamed distribution>'} {version or '<no version>'}"
 
 
+def _load_target(target: str):
+    module, _, attr = target.partition(":")
+    obj = importlib.import_module(module)
+    for part in attr.split(".") if attr else ():
+        obj = getattr(obj, part)
+    return obj
+
+
+def _candidates() -> dict[str, list[_Candidate]]:
+    """Every declaration of every backend name, built-ins first; one declaration seen twice counts once."""
+    found: dict[str, dict[str, _Candidate]] = {}
+    builtin_label = f"{_OUR_DISTRIBUTION} {__version__} (built in)"
+    for name, target in BUILTINS.items():
+        found.setdefault(name, {})[target] = _Candidate(target, builtin_label, (0,), lambda t=target: _load_target(t))
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = _dist_name(ep)
+        order = (1, dist != _OUR_DISTRIBUTION, dist, ep.value)
+        found.setdefault(ep.name, {}).setdefault(ep.value, _Candidate(ep.value, _dist_label(ep), order, ep.load))
+    return {name: sorted(by_target.values(), key=lambda c: c.order) for name, by_target in found.items()}
+
+
 def _instantiate(obj, name) -> Backend:
+    if isinstance(obj, type) and issubclass(obj, Backend) and getattr(obj, "__abstractmethods__", None):
+        missing = ", ".join(f"{m}()" for m in sorted(obj.__abstractmethods__))
+        raise ArgumentError(f"{obj!r} does not implement the backend contract (no {missing})")
     backend = obj() if isinstance(obj, type) else obj
-    for method in ("unavailable", "check", "build", "get_weights", "set_weights", "run", "owns"):
+    for method in _CONTRACT:
         if not callable(getattr(backend, method, None)):
-            raise TypeError(f"{obj!r} does not implement the backend contract (no {method}())")
+            raise ArgumentError(f"{obj!r} does not implement the backend contract (no {method}())")
     if getattr(backend, "name", None) != name:
-        raise TypeError(f"{obj!r} declares name {getattr(backend, 'name', None)!r} but is registered as {name!r}")
+        raise ArgumentError(f"{obj!r} declares name {getattr(backend, 'name', None)!r} but is registered as "
+                            f"{name!r}")
     return backend
 
 
 def _discover() -> dict[str, _Entry]:
-    by_name: dict[str, list] = {}
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        by_name.setdefault(ep.name, []).append(ep)
     found = {}
-    for name in sorted(by_name):
-        # Deterministic whatever the order of sys.path: our own distribution first, then by (normalized)
-        # distribution name and target; the same declaration seen twice counts once.
-        unique = {(_dist_name(ep), ep.value): ep for ep in by_name[name]}
-        eps = [unique[key] for key in sorted(unique, key=lambda key: (key[0] != _OUR_DISTRIBUTION, key))]
-        if len(eps) > 1:
-            others = ", ".join(f"{ep.value} from {_dist_label(ep)}" for ep in eps[1:])
-            warnings.warn(f"two plugins claim the lmu backend {name!r}: using {eps[0].value} from "
-                          f"{_dist_label(eps[0])}, ignoring {others}", RuntimeWarning, stacklevel=3)
-        ep = eps[0]
-        entry = _Entry(name=name, provider=_dist_label(ep))
+    for name, candidates in sorted(_candidates().items()):
+        chosen = candidates[0]
+        if len(candidates) > 1:
+            others = ", ".join(f"{c.target} from {c.label}" for c in candidates[1:])
+            warnings.warn(f"two plugins claim the lmu backend {name!r}: using {chosen.target} from {chosen.label}, "
+                          f"ignoring {others}", RuntimeWarning, stacklevel=3)
+        entry = _Entry(name=name, provider=chosen.label)
         try:
-            entry.backend = _instantiate(ep.load(), name)
-            entry.extra = entry.backend.extra
-        except Exception as exc:  # a broken plugin must not break lmu
+            entry.backend = _instantiate(chosen.load(), name)
+            entry.extra = getattr(entry.backend, "extra", None)
+        except Exception as exc:  # a broken plugin must not break lmu: it is listed with its error
             entry.error = exc
-            warnings.warn(f"lmu backend plugin {name!r} ({ep.value} from {_dist_label(ep)}) failed to load and "
+            warnings.warn(f"lmu backend plugin {name!r} ({chosen.target} from {chosen.label}) failed to load and "
                           f"is skipped: {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=3)
         found[name] = entry
-    if "numpy" not in found:
-        # Always available, also from a source checkout on PYTHONPATH where no entry points are installed.
-        from . import __version__
-        from .reference import NumpyBackend
-
-        found["numpy"] = _Entry(name="numpy", provider=f"lmu {__version__} (built in)", backend=NumpyBackend())
     return found
 
 
@@ -174,12 +209,13 @@ def register(backend, *, replace: bool = False) -> Backend:
     """
     name = getattr(backend, "name", None)
     if not isinstance(name, str) or not name:
-        raise TypeError(f"a backend needs a non-empty string attribute 'name' (got {name!r})")
+        raise ArgumentError(f"a backend needs a non-empty string attribute 'name' (got {name!r})")
     instance = _instantiate(backend, name)
     with _lock:
         if name in _entries() and not replace:
-            raise ValueError(f"a backend named {name!r} is already registered; pass replace=True to override it")
-        _registered[name] = _Entry(name=name, provider="register()", backend=instance, extra=instance.extra)
+            raise ArgumentError(f"a backend named {name!r} is already registered; pass replace=True to override it")
+        _registered[name] = _Entry(name=name, provider="register()", backend=instance,
+                                   extra=getattr(instance, "extra", None))
     return instance
 
 
@@ -205,12 +241,8 @@ def backends() -> list[BackendInfo]:
             reason = f"plugin failed to load: {type(entry.error).__name__}: {entry.error}"
             rows.append(BackendInfo(name, False, reason, None, entry.provider, entry.extra))
             continue
-        reason, version = _reason(entry.backend), None
-        try:
-            version = entry.backend.version() if callable(getattr(entry.backend, "version", None)) else None
-        except Exception:  # a version we cannot read is no reason to hide the backend
-            version = None
-        rows.append(BackendInfo(name, reason is None, reason, version, entry.provider, entry.extra))
+        reason = _reason(entry.backend)
+        rows.append(BackendInfo(name, reason is None, reason, _version(entry.backend), entry.provider, entry.extra))
     return rows
 
 
@@ -218,9 +250,21 @@ def _reason(backend) -> str | None:
     """``backend.unavailable()``, with a plugin that raises in it reported as unavailable, not raised."""
     try:
         reason = backend.unavailable()
-    except Exception as exc:
+    except Exception as exc:  # a plugin's failure costs its own row only
         return f"plugin raised in unavailable(): {type(exc).__name__}: {exc}"
     return None if reason is None else str(reason)
+
+
+def _version(backend) -> str | None:
+    """The installed version of the backend's ``framework`` distribution (a plugin may override ``version()``)."""
+    try:
+        custom = getattr(backend, "version", None)
+        if callable(custom):
+            return custom()
+        framework = getattr(backend, "framework", None)
+        return importlib.metadata.version(framework) if framework else None
+    except Exception:  # a version we cannot read is no reason to hide the backend
+        return None
 
 
 def _installed_names() -> list[str]:
@@ -230,16 +274,19 @@ def _installed_names() -> list[str]:
 def get_backend(name) -> Backend:
     """The usable backend called ``name`` (a :class:`Backend` instance passes through).
 
-    Raises :class:`lmu.BackendUnavailable` naming the known backends, the pip command, or the plugin's failure.
+    Raises :class:`lmu.BackendUnavailable` naming the known backends (and the closest one to a mistyped name),
+    the pip command, or the plugin's failure.
     """
     if isinstance(name, Backend):
         return name
     if not isinstance(name, str):
-        raise TypeError(f"backend must be a backend name such as 'torch' (got {type(name).__name__})")
+        raise ArgumentError(f"backend must be a backend name such as 'torch' (got {type(name).__name__})")
     entries = _entries()
     entry = entries.get(name)
     if entry is None:
-        raise BackendUnavailable(f"unknown backend {name!r}; known backends: {', '.join(sorted(entries))} "
+        close = difflib.get_close_matches(name, list(entries), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise BackendUnavailable(f"unknown backend {name!r}; {hint}known backends: {', '.join(sorted(entries))} "
                                  f"(a third-party backend registers under the entry-point group "
                                  f"'{ENTRY_POINT_GROUP}')")
     if entry.backend is None:
@@ -247,7 +294,7 @@ def get_backend(name) -> Backend:
                                  f"{type(entry.error).__name__}: {entry.error}") from entry.error
     try:
         reason = entry.backend.unavailable()
-    except Exception as exc:
+    except Exception as exc:  # a plugin's failure, reported as that backend being unusable
         raise BackendUnavailable(f"backend {name!r} ({entry.provider}) failed to report whether it is usable: "
                                  f"{type(exc).__name__}: {exc}") from exc
     if reason is not None:
@@ -265,8 +312,49 @@ def _coerce_weights(spec: LMUSpec, weights) -> LMUWeights:
         raise SpecError("these weights were made for a different spec; lmu.LMUWeights(spec, weights) checks "
                         "whether their arrays fit this one")
     if not isinstance(weights, Mapping):
-        raise TypeError(f"weights must be lmu.LMUWeights or a mapping name -> array (got {type(weights).__name__})")
+        raise ArgumentError(f"weights must be lmu.LMUWeights or a mapping name -> array (got "
+                            f"{type(weights).__name__})")
     return LMUWeights(spec, weights)
+
+
+def check_options(backend, spec: LMUSpec, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Refuse options that ``backend.build`` does not take (naming the closest one) and a ``mode`` the backend or
+    the spec cannot run; returns the options unchanged.
+
+    The options a backend takes are the keyword parameters of its ``build`` after ``spec`` and ``weights``; a
+    ``build`` with ``**options`` checks its own.
+
+    Examples
+    --------
+    >>> import lmu
+    >>> spec = lmu.LMUSpec(memory_d=1, order=4, theta=8, input_d=1)
+    >>> check_options(get_backend("numpy"), spec, {"mdoe": "step"})
+    Traceback (most recent call last):
+    ...
+    lmu.errors.ArgumentError: unknown option 'mdoe' (did you mean mode=?) for the numpy backend; it takes only \
+the option mode=
+    """
+    params = list(inspect.signature(backend.build).parameters.values())[2:]  # after spec, weights
+    accepted = [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    open_ended = any(p.kind is p.VAR_KEYWORD for p in params)
+    unknown = [name for name in options if name not in accepted]
+    if unknown and not open_ended:
+        name = getattr(backend, "name", "?")
+        takes = ("no options" if not accepted else f"only the option {accepted[0]}=" if len(accepted) == 1
+                 else ", ".join(f"{a}=" for a in accepted[:-1]) + f" and {accepted[-1]}=")
+        parts = []
+        for bad in unknown:
+            close = difflib.get_close_matches(str(bad), accepted, n=1)
+            parts.append(f"{bad!r}" + (f" (did you mean {close[0]}=?)" if close else ""))
+        noun = "option" if len(unknown) == 1 else "options"
+        raise ArgumentError(f"unknown {noun} {', '.join(parts)} for the {name} backend; it takes {takes}")
+    if "mode" in options and getattr(backend, "modes", ()):
+        reason = mode_refusal(backend, spec, options["mode"])
+        if reason is not None:
+            known = {m.name for m in backend.modes}
+            error = UnsupportedSpec if options["mode"] in known else ArgumentError
+            raise error(reason)
+    return dict(options)
 
 
 def build(spec: LMUSpec, backend=None, weights=None, **options):
@@ -280,7 +368,8 @@ def build(spec: LMUSpec, backend=None, weights=None, **options):
     weights : LMUWeights or mapping, optional
         Canonical weights; default ``init_weights(spec, seed=0)``.
     **options
-        Backend-specific options (e.g. ``mode`` for torch, ``dt`` for nengo).
+        The backend's own options (e.g. ``mode`` for torch, ``dt`` for nengo): the keyword-only parameters of its
+        ``build``. An unknown name is refused with the closest known one.
 
     Examples
     --------
@@ -291,12 +380,13 @@ def build(spec: LMUSpec, backend=None, weights=None, **options):
     (2, 4)
     """
     if not isinstance(spec, LMUSpec):
-        raise TypeError(f"lmu.build needs an lmu.LMUSpec (got {type(spec).__name__})")
+        raise ArgumentError(f"lmu.build needs an lmu.LMUSpec (got {type(spec).__name__})")
     name = backend if backend is not None else (os.environ.get("LMU_BACKEND", "").strip() or "numpy")
     impl = get_backend(name)
     reasons = list(impl.check(spec))
     if reasons:
-        raise UnsupportedSpec(f"backend {impl.name!r} cannot build this spec: {'; '.join(reasons)}")
+        raise UnsupportedSpec(f"backend {impl.name!r} cannot build this spec: {'; '.join(map(str, reasons))}")
+    options = check_options(impl, spec, options)
     weights = init_weights(spec, seed=0) if weights is None else _coerce_weights(spec, weights)
     return impl.build(spec, weights, **options)
 
@@ -305,7 +395,7 @@ def _owns(backend, obj) -> bool:
     """``backend.owns(obj)``; a plugin that raises in it does not own the object (and breaks no dispatch)."""
     try:
         return bool(backend.owns(obj))
-    except Exception:
+    except Exception:  # a plugin's failure: it does not own the object
         return False
 
 
@@ -322,8 +412,8 @@ def _owner(obj) -> Backend:
         # Only usable backends are asked: an unusable one cannot have built anything in this process.
         if entry.backend is not None and _reason(entry.backend) is None and _owns(entry.backend, obj):
             return entry.backend
-    raise TypeError(f"{type(obj).__name__} object was not built by an lmu backend "
-                    "(use an object returned by lmu.build or lmu.convert)")
+    raise ArgumentError(f"{type(obj).__name__} object was not built by an lmu backend "
+                        "(use an object returned by lmu.build or lmu.convert)")
 
 
 def spec_of(obj) -> LMUSpec:
@@ -360,9 +450,9 @@ def run(obj, x, state=None, return_state: bool = False):
     """
     backend = _owner(obj)
     spec = backend.spec_of(obj)
-    x = spec.check_input(x)
+    x = arrays.check_input(spec, x)
     if state is not None:
-        state = spec.check_state(state, x.shape[0])
+        state = arrays.check_state(spec, state, x.shape[0])
     return backend.run(obj, x, state=state, return_state=return_state)
 
 
@@ -379,14 +469,42 @@ def convert(obj, backend, **options):
     return build(spec_of(obj), backend, weights=get_weights(obj), **options)
 
 
+def _plugin_function(backend_name: str, function: str):
+    """A whole-model helper of a plugin (a function of its package, not a contract method)."""
+    impl = get_backend(backend_name)
+    package = importlib.import_module(type(impl).__module__.split(".")[0])
+    helper = getattr(package, function, None)
+    if helper is None:
+        raise BackendUnavailable(f"the installed {backend_name} backend ({type(impl).__module__}) has no "
+                                 f"{function}(); upgrade lmu")
+    return helper
+
+
 def from_keras(layer, spec=None):
     """``(spec, weights)`` of an existing keras-lmu layer or model (needs the keras backend: ``lmu[keras]``).
 
     ``layer`` may also be the path of a Keras 3 weights-only file (``.weights.h5``), which holds no configuration:
     then ``spec`` says what the keras-lmu layer in it is.
     """
-    impl = get_backend("keras")
-    reader = getattr(impl, "from_keras", None)
-    if reader is None:
-        raise BackendUnavailable("the installed keras backend cannot import keras-lmu layers; upgrade lmu")
+    reader = _plugin_function("keras", "from_keras")
     return reader(layer) if spec is None else reader(layer, spec=spec)
+
+
+def __getattr__(name):
+    if name == "modes_that_apply":  # the plugins' helper before the contract declared modes as data
+        warnings.warn("lmu.registry.modes_that_apply is deprecated and will be removed in lmu 0.6: declare the "
+                      "backend's modes (lmu.backend.Mode) and use lmu.backend.modes_that_apply(backend, spec)",
+                      DeprecationWarning, stacklevel=2)
+        return _legacy_modes_that_apply
+    raise AttributeError(f"module 'lmu.registry' has no attribute {name!r}")
+
+
+def _legacy_modes_that_apply(spec: LMUSpec, modes, check_mode) -> list[dict]:
+    out = []
+    for mode in modes:
+        try:
+            check_mode(spec, mode)
+        except ValueError:
+            continue
+        out.append({"mode": mode})
+    return out

@@ -1,8 +1,11 @@
-"""``LMUSpec`` and ``Hidden``: the backend-neutral description of one LMU layer.
+"""``LMUSpec`` and ``Hidden``: the backend-neutral description of one LMU layer, validated from one field table.
 
-Design rule: a spec is a frozen, validated value. Every problem with it is caught here, in ``__post_init__``, with
-an :class:`lmu.SpecError` that names the field, the value and the fix, before any framework sees it. Specs
-serialize to plain JSON with a schema version and refuse what they do not know.
+Design rule: a spec is a frozen, validated value. Each field is declared once in a table (:data:`SPEC_FIELDS`,
+:data:`HIDDEN_FIELDS`: name, kind, range, default, help); the same table validates the values, produces the JSON
+schema (:func:`json_schema`), the help of ``lmu spec`` and the field table of the docs. The rules that span fields
+come after the table, in one function (``_check_rules``). Every problem is an :class:`lmu.SpecError` that names
+the field, the value and the fix, raised here, before any framework sees the spec. Checks on input arrays live in
+:mod:`lmu.arrays`.
 """
 
 from __future__ import annotations
@@ -18,13 +21,17 @@ from typing import Any
 
 import numpy as np
 
+from . import arrays
+from .activations import ACTIVATIONS  # the one activation table (iterating it gives the names)
+from .activations import DEFAULTS as _DEFAULT_ACTIVATION
+from .activations import NAMES as _ACTIVATION_NAMES
 from .errors import SpecError
 from .legendre import DISCRETIZERS, euler_min_theta
 
-__all__ = ["LMUSpec", "Hidden", "SCHEMA_VERSION", "ACTIVATIONS", "HIDDEN_KINDS", "INITIALIZERS", "DTYPES"]
+__all__ = ["LMUSpec", "Hidden", "Field", "SPEC_FIELDS", "HIDDEN_FIELDS", "SCHEMA_VERSION", "json_schema",
+           "field_rows", "ACTIVATIONS", "HIDDEN_KINDS", "INITIALIZERS", "DTYPES"]
 
 SCHEMA_VERSION = 1
-ACTIVATIONS = ("linear", "tanh", "relu", "sigmoid")
 HIDDEN_KINDS = ("dense", "rnn", "lstm")
 DTYPES = ("float32", "float64")
 #: Keras initializer names accepted for ``LMUSpec.kernel_initializer`` (None means no input kernel).
@@ -39,56 +46,175 @@ INITIALIZERS = (
     "zeros",
     "ones",
 )
-_DEFAULT_ACTIVATION = {"dense": "linear", "rnn": "tanh", "lstm": "tanh"}
+_REQUIRED = object()  # the default of a field that has none
 
 
+# ------------------------------------------------------------------------------------------------ the field table
 def _short(value: Any, limit: int = 80) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _fail(owner: str, field: str, expected: str, value: Any) -> None:
-    raise SpecError(f"{owner}.{field} must be {expected} (got {_short(value)})")
+def _is_bool(value) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    """One field of a spec: how it is validated, described in the JSON schema and documented.
+
+    ``kind`` is one of ``"int"`` (an integer ≥ ``minimum``), ``"number"`` (a finite number > 0), ``"rate"`` (a
+    number in [0, 1)), ``"bool"``, ``"choice"`` (one of ``choices``; None too when ``nullable``), ``"dtype"``
+    (a dtype name, or anything ``numpy.dtype`` turns into one) and ``"hidden"`` (None or a :class:`Hidden`).
+    """
+
+    name: str
+    kind: str
+    help: str
+    default: Any = _REQUIRED
+    minimum: int = 1
+    choices: tuple = ()
+    nullable: bool = False
+
+    @property
+    def required(self) -> bool:
+        """Whether the field has no default."""
+        return self.default is _REQUIRED
+
+    def expected(self) -> str:
+        """What the field accepts, as the end of the sentence "X must be ..."."""
+        if self.kind == "int":
+            return "a positive integer" if self.minimum == 1 else f"an integer >= {self.minimum}"
+        if self.kind == "number":
+            return "a finite number > 0"
+        if self.kind == "rate":
+            return "a number in [0, 1)"
+        if self.kind == "bool":
+            return "True or False"
+        if self.kind == "hidden":
+            return 'None or lmu.Hidden(kind, units), e.g. Hidden("rnn", units=64)'
+        listed = ", ".join(repr(c) for c in self.choices)
+        return f"one of {listed}" + (", or None" if self.nullable else "")
+
+    def validate(self, owner: str, value: Any) -> Any:
+        """The normalized value (plain ``int``, ``float``, ``bool``, ``str``), or a :class:`SpecError`."""
+        kind = self.kind
+        if kind == "int":
+            if not _is_bool(value) and isinstance(value, (int, np.integer)) and value >= self.minimum:
+                return int(value)
+        elif kind in ("number", "rate"):
+            if not _is_bool(value) and isinstance(value, (int, float, np.integer, np.floating)):
+                number = _as_float(value)
+                if (kind == "number" and math.isfinite(number) and number > 0) or \
+                        (kind == "rate" and 0.0 <= number < 1.0):
+                    return number
+        elif kind == "bool":
+            if _is_bool(value):
+                return bool(value)
+        elif kind == "hidden":
+            if value is None or isinstance(value, Hidden):
+                return value
+        elif kind == "dtype":
+            name = value if isinstance(value, str) else _dtype_name(value)
+            if name in self.choices:
+                return name
+        elif (value is None and self.nullable) or (isinstance(value, str) and value in self.choices):
+            return value
+        raise SpecError(f"{owner}.{self.name} must be {self.expected()} (got {_short(value)})")
+
+    def schema(self) -> dict:
+        """The field's JSON schema."""
+        kind = self.kind
+        if kind == "int":
+            out: dict[str, Any] = {"type": "integer", "minimum": self.minimum}
+        elif kind == "number":
+            out = {"type": "number", "exclusiveMinimum": 0}
+        elif kind == "rate":
+            out = {"type": "number", "minimum": 0, "exclusiveMaximum": 1}
+        elif kind == "bool":
+            out = {"type": "boolean"}
+        elif kind == "hidden":
+            out = {"oneOf": [{"type": "null"}, {"$ref": "#/$defs/Hidden"}]}
+        else:
+            out = {"enum": list(self.choices) + ([None] if self.nullable else [])}
+        out["description"] = self.help
+        if not self.required:
+            out["default"] = self.default
+        return out
 
 
 def _as_float(value) -> float:
-    """``float(value)``, with ints too large for a float mapped to ``inf`` (they fail the finiteness checks)."""
+    """``float(value)``, with ints too large for a float mapped to ``inf`` (they fail the range checks)."""
     try:
         return float(value)
     except OverflowError:
         return math.inf if value > 0 else -math.inf
 
 
-def _int(owner, field, value, minimum=1):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
-        _fail(owner, field, f"an integer >= {minimum}" if minimum != 1 else "a positive integer", value)
-    return int(value)
+def _dtype_name(value) -> str | None:
+    """``numpy.dtype(value).name`` for a dtype-like (``np.float32``, ``np.dtype("float64")``), else None."""
+    try:
+        return np.dtype(value).name
+    except (TypeError, ValueError):  # not a dtype-like: refused by the caller with the field's message
+        return None
 
 
-def _bool(owner, field, value):
-    if not isinstance(value, (bool, np.bool_)):
-        _fail(owner, field, "True or False", value)
-    return bool(value)
+#: The fields of :class:`Hidden`, in order.
+HIDDEN_FIELDS: tuple[Field, ...] = (
+    Field("kind", "choice", "dense: o = act(z W + b); rnn: h = act(z W + h U + b); lstm: the Keras LSTM",
+          choices=HIDDEN_KINDS),
+    Field("units", "int", "output size of the cell, and so of the layer"),
+    Field("activation", "choice", "None is replaced by the Keras default of the kind: linear for dense, tanh for "
+          "rnn and lstm (the stored spec holds the resolved name)", default=None, choices=_ACTIVATION_NAMES),
+    Field("recurrent_activation", "choice", "the LSTM's gate activation; the other kinds ignore it",
+          default="sigmoid", choices=_ACTIVATION_NAMES),
+    Field("use_bias", "bool", "whether the cell has a bias (weight hidden/bias)", default=True),
+)
+
+#: The fields of :class:`LMUSpec`, in order.
+SPEC_FIELDS: tuple[Field, ...] = (
+    Field("memory_d", "int", "number of memory dimensions, each an independent Legendre memory; u has this many "
+          "entries"),
+    Field("order", "int", "Legendre coefficients per memory dimension (q); the memory holds memory_d * order "
+          "numbers"),
+    Field("theta", "number", "the window θ in time steps; with trainable_theta only its initial value"),
+    Field("input_d", "int", "features per input step: inputs have shape (batch, T, input_d)"),
+    Field("hidden", "hidden", "the cell that reads the memory; None: the output is z itself (the memory, and x "
+          "with input_to_hidden)", default=None),
+    Field("hidden_to_memory", "bool", "feed the previous hidden output back: e = [x_t, o_{t-1}]; needs a hidden "
+          "cell", default=False),
+    Field("memory_to_memory", "bool", "add m_{t-1} @ recurrent_kernel to u", default=False),
+    Field("input_to_hidden", "bool", "give the hidden cell the current input too: z = [m_t, x_t]", default=False),
+    Field("discretizer", "choice", "how the continuous memory becomes a per-step update; an euler system that "
+          "would be unstable (spectral radius >= 1) warns", default="zoh", choices=DISCRETIZERS),
+    Field("trainable_theta", "bool", "make θ a weight named theta, whose value wins over spec.theta",
+          default=False),
+    Field("use_bias", "bool", "a bias (weight bias) on the memory input u", default=False),
+    Field("kernel_initializer", "choice", "Keras initializer of the input kernel; None means no input kernel "
+          "(u = e), which needs input_d (plus hidden.units with hidden_to_memory) to equal memory_d",
+          default="glorot_uniform", choices=INITIALIZERS, nullable=True),
+    Field("dropout", "rate", "training-time dropout on e (one mask per sequence); ignored at inference",
+          default=0.0),
+    Field("recurrent_dropout", "rate", "training-time dropout on m_{t-1} in the memory_to_memory path; needs "
+          "memory_to_memory", default=0.0),
+    Field("return_sequences", "bool", "output every step, (batch, T, out), or only the last, (batch, out)",
+          default=False),
+    Field("dtype", "dtype", "the precision of the weights and outputs (a NumPy dtype is accepted and stored by "
+          "name)", default="float32", choices=DTYPES),
+)
 
 
-def _choice(owner, field, value, choices):
-    if not isinstance(value, str) or value not in choices:
-        _fail(owner, field, "one of " + ", ".join(repr(c) for c in choices), value)
-    return value
+def _validate(instance, table: tuple[Field, ...], owner: str) -> None:
+    """Validate and normalize every field of a frozen dataclass from its table (the one place it is set)."""
+    values = {f.name: f.validate(owner, getattr(instance, f.name)) for f in table}
+    for name, value in values.items():
+        object.__setattr__(instance, name, value)
 
 
-def _rate(owner, field, value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        _fail(owner, field, "a number in [0, 1)", value)
-    rate = _as_float(value)
-    if not (0.0 <= rate < 1.0):
-        _fail(owner, field, "a number in [0, 1)", value)
-    return rate
-
-
+# ------------------------------------------------------------------------------------------------ Hidden
 @dataclasses.dataclass(frozen=True)
 class Hidden:
-    """The hidden cell that reads the memory (DESIGN.md step 5).
+    """The hidden cell that reads the memory (step 5 of the semantics); fields in :data:`HIDDEN_FIELDS`.
 
     Parameters
     ----------
@@ -116,12 +242,9 @@ class Hidden:
     use_bias: bool = True
 
     def __post_init__(self):
-        _choice("Hidden", "kind", self.kind, HIDDEN_KINDS)
-        object.__setattr__(self, "units", _int("Hidden", "units", self.units))
-        act = _DEFAULT_ACTIVATION[self.kind] if self.activation is None else self.activation
-        object.__setattr__(self, "activation", _choice("Hidden", "activation", act, ACTIVATIONS))
-        _choice("Hidden", "recurrent_activation", self.recurrent_activation, ACTIVATIONS)
-        object.__setattr__(self, "use_bias", _bool("Hidden", "use_bias", self.use_bias))
+        if self.activation is None and isinstance(self.kind, str) and self.kind in _DEFAULT_ACTIVATION:
+            object.__setattr__(self, "activation", _DEFAULT_ACTIVATION[self.kind])
+        _validate(self, HIDDEN_FIELDS, "Hidden")
 
     @property
     def gates(self) -> int:
@@ -129,12 +252,13 @@ class Hidden:
         return 4 if self.kind == "lstm" else 1
 
 
+# ------------------------------------------------------------------------------------------------ LMUSpec
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class LMUSpec:
-    """A complete, backend-neutral description of one LMU layer.
+    """A complete, backend-neutral description of one LMU layer; fields in :data:`SPEC_FIELDS`.
 
-    One step (see the concepts page): ``e = [x_t, o_{t-1}]`` (hidden_to_memory) or ``x_t``; ``u = e @ kernel (+ bias)
-    (+ m_{t-1} @ recurrent_kernel)``; ``m_t = m_{t-1} Āᵀ + u B̄ᵀ``; ``z = [m_t, x_t]`` (input_to_hidden) or
+    One step (see the design document): ``e = [x_t, o_{t-1}]`` (hidden_to_memory) or ``x_t``; ``u = e @ kernel
+    (+ bias) (+ m_{t-1} @ recurrent_kernel)``; ``m_t = m_{t-1} Āᵀ + u B̄ᵀ``; ``z = [m_t, x_t]`` (input_to_hidden) or
     ``m_t``; ``o = hidden(z)``.
 
     Parameters
@@ -199,54 +323,8 @@ class LMUSpec:
     dtype: str = "float32"
 
     def __post_init__(self):
-        own = "LMUSpec"
-        for name in ("memory_d", "order", "input_d"):
-            object.__setattr__(self, name, _int(own, name, getattr(self, name)))
-        theta = self.theta
-        if isinstance(theta, (bool, np.bool_)) or not isinstance(theta, (int, float, np.integer, np.floating)):
-            _fail(own, "theta", "a finite number > 0", theta)
-        if not (math.isfinite(_as_float(theta)) and _as_float(theta) > 0):
-            _fail(own, "theta", "a finite number > 0", theta)
-        object.__setattr__(self, "theta", float(theta))
-        if self.hidden is not None and not isinstance(self.hidden, Hidden):
-            _fail(own, "hidden", 'None or lmu.Hidden(kind, units), e.g. Hidden("rnn", units=64)', self.hidden)
-        for name in ("hidden_to_memory", "memory_to_memory", "input_to_hidden", "trainable_theta", "use_bias",
-                     "return_sequences"):
-            object.__setattr__(self, name, _bool(own, name, getattr(self, name)))
-        _choice(own, "discretizer", self.discretizer, DISCRETIZERS)
-        if self.kernel_initializer is not None:
-            _choice(own, "kernel_initializer", self.kernel_initializer, INITIALIZERS + (None,))
-        object.__setattr__(self, "dropout", _rate(own, "dropout", self.dropout))
-        object.__setattr__(self, "recurrent_dropout", _rate(own, "recurrent_dropout", self.recurrent_dropout))
-        dtype = self.dtype
-        if not isinstance(dtype, str):
-            try:
-                dtype = np.dtype(dtype).name
-            except TypeError:
-                pass
-        object.__setattr__(self, "dtype", _choice(own, "dtype", dtype, DTYPES))
-
-        if self.hidden_to_memory and self.hidden is None:
-            raise SpecError("LMUSpec.hidden_to_memory=True needs a hidden cell (got hidden=None): "
-                            "set hidden=Hidden(...) or hidden_to_memory=False")
-        if self.kernel_initializer is None and self.enc_d != self.memory_d:
-            what = "input_d + hidden.units" if self.hidden_to_memory else "input_d"
-            raise SpecError(f"LMUSpec.kernel_initializer=None means no input kernel (u = e), so {what} "
-                            f"({self.enc_d}) must equal memory_d ({self.memory_d}): set memory_d={self.enc_d} or "
-                            f"give a kernel_initializer such as 'glorot_uniform'")
-        if self.recurrent_dropout > 0 and not self.memory_to_memory:
-            raise SpecError(f"LMUSpec.recurrent_dropout={self.recurrent_dropout} drops m on the memory_to_memory "
-                            "path, which is off: set memory_to_memory=True or recurrent_dropout=0")
-        if self.discretizer == "euler":
-            # Exact from A's (cached) eigenvalues up to order 1024; beyond, that eigenvalue problem costs seconds
-            # and the growth law fitted on orders 64–1024 (θ_min ≈ 6560 · (order/256)^1.68) stands in for it.
-            exact = self.order <= 1024
-            min_theta = euler_min_theta(self.order) if exact else 6560.0 * (self.order / 256) ** 1.68
-            if self.theta <= min_theta:
-                warnings.warn(
-                    f"LMUSpec(discretizer='euler', order={self.order}, theta={self.theta:g}) is unstable "
-                    f"(spectral radius >= 1 below theta {'=' if exact else '≈'} {min_theta:.4g}): use "
-                    f"discretizer='zoh' or a longer theta", RuntimeWarning, stacklevel=_caller_stacklevel())
+        _validate(self, SPEC_FIELDS, "LMUSpec")
+        _check_rules(self)
 
     # ----------------------------------------------------------------- sizes the backends need
     @property
@@ -257,7 +335,7 @@ class LMUSpec:
     @property
     def enc_d(self) -> int:
         """The size of ``e``, which is ``input_d`` (+ ``hidden.units`` with hidden_to_memory)."""
-        return self.input_d + (self.hidden.units if self.hidden_to_memory else 0)
+        return self.input_d + (self.hidden.units if self.hidden is not None and self.hidden_to_memory else 0)
 
     @property
     def z_d(self) -> int:
@@ -291,7 +369,7 @@ class LMUSpec:
                 shapes["cell"] = (batch, self.hidden.units)
         return shapes
 
-    def replace(self, **changes) -> "LMUSpec":
+    def replace(self, **changes) -> LMUSpec:
         """A copy with some fields changed (validated again).
 
         Examples
@@ -304,36 +382,36 @@ class LMUSpec:
     # ----------------------------------------------------------------- serialization
     def to_dict(self) -> dict:
         """A plain, JSON-ready dict with ``schema`` (the format version) first."""
-        out = {"schema": SCHEMA_VERSION}
-        for f in dataclasses.fields(self):
+        out: dict[str, Any] = {"schema": SCHEMA_VERSION}
+        for f in SPEC_FIELDS:
             value = getattr(self, f.name)
             out[f.name] = dataclasses.asdict(value) if isinstance(value, Hidden) else value
         return out
 
     @classmethod
-    def from_dict(cls, data: dict) -> "LMUSpec":
+    def from_dict(cls, data: Mapping) -> LMUSpec:
         """Inverse of :meth:`to_dict`; refuses unknown keys (listing the valid ones) and future schemas."""
         if not isinstance(data, dict):
             raise SpecError(f"an LMU spec must be a JSON object / dict (got {type(data).__name__})")
         data = dict(data)
         schema = data.pop("schema", SCHEMA_VERSION)
         if isinstance(schema, bool) or not isinstance(schema, int) or schema < 1:
-            raise SpecError(f"spec 'schema' must be a positive integer (got {schema!r})")
+            raise SpecError(f"spec 'schema' must be a positive integer (got {_short(schema)})")
         if schema > SCHEMA_VERSION:
             raise SpecError(f"spec schema {schema} is newer than this lmu understands ({SCHEMA_VERSION}): "
                             "upgrade lmu (pip install -U lmu)")
-        names = [f.name for f in dataclasses.fields(cls)]
-        _refuse_unknown("LMUSpec", data, names)
-        missing = [n for n in ("memory_d", "order", "theta", "input_d") if n not in data]
+        _refuse_unknown("LMUSpec", data, SPEC_FIELDS)
+        missing = [f.name for f in SPEC_FIELDS if f.required and f.name not in data]
         if missing:
             raise SpecError(f"spec is missing the required field(s) {', '.join(missing)}")
         hidden = data.get("hidden")
         if hidden is not None and not isinstance(hidden, Hidden):
             if not isinstance(hidden, dict):
-                raise SpecError(f"spec 'hidden' must be null or an object with kind and units (got {hidden!r})")
-            _refuse_unknown("Hidden", hidden, [f.name for f in dataclasses.fields(Hidden)])
+                raise SpecError(f"spec 'hidden' must be null or an object with kind and units (got "
+                                f"{_short(hidden)})")
+            _refuse_unknown("Hidden", hidden, HIDDEN_FIELDS)
             if "kind" not in hidden or "units" not in hidden:
-                raise SpecError(f"spec 'hidden' needs 'kind' and 'units' (got {hidden!r})")
+                raise SpecError(f"spec 'hidden' needs 'kind' and 'units' (got {_short(hidden)})")
             data["hidden"] = Hidden(**hidden)
         return cls(**data)
 
@@ -342,7 +420,7 @@ class LMUSpec:
         return json.dumps(self.to_dict(), **kwargs)
 
     @classmethod
-    def from_json(cls, text: str) -> "LMUSpec":
+    def from_json(cls, text: str | bytes) -> LMUSpec:
         """Parse a spec from JSON text; not-JSON and every field problem give a :class:`SpecError`."""
         if isinstance(text, (bytes, bytearray)):
             text = text.decode("utf-8", errors="replace")
@@ -354,71 +432,50 @@ class LMUSpec:
             raise SpecError(f"spec is not valid JSON ({err.msg} at line {err.lineno} column {err.colno})") from None
         return cls.from_dict(data)
 
-    # ----------------------------------------------------------------- checks on data given to a backend
+    # ----------------------------------------------------------------- deprecated: lmu.arrays holds these
     def check_input(self, x) -> np.ndarray:
-        """Validate an input batch ``(batch, T, input_d)`` and return it as an array of the spec's dtype.
-
-        Examples
-        --------
-        >>> spec = LMUSpec(memory_d=1, order=4, theta=8, input_d=2)
-        >>> spec.check_input([[[1, 2], [3, 4]]]).dtype
-        dtype('float32')
-        >>> spec.check_input(np.zeros((5, 2)))
-        Traceback (most recent call last):
-        ...
-        ValueError: input x must have shape (batch, T, 2), 3 axes (got shape (5, 2); add a batch axis with x[None])
-        """
-        arr = _real_array("input x", x, f"(batch, T, {self.input_d})")
-        if arr.ndim != 3:
-            hint = "; add a batch axis with x[None]" if arr.ndim == 2 else ""
-            raise ValueError(f"input x must have shape (batch, T, {self.input_d}), 3 axes (got shape "
-                             f"{arr.shape}{hint})")
-        if arr.shape[2] != self.input_d:
-            raise ValueError(f"input x has {arr.shape[2]} features but LMUSpec.input_d is {self.input_d} "
-                             f"(got shape {arr.shape})")
-        if arr.shape[0] < 1 or arr.shape[1] < 1:
-            raise ValueError(f"input x needs at least one sequence and one time step (got shape {arr.shape})")
-        return arr.astype(self.dtype, copy=False)
+        """Deprecated: use :func:`lmu.arrays.check_input` (``lmu.run`` validates its input itself)."""
+        _deprecated("LMUSpec.check_input(x)", "lmu.arrays.check_input(spec, x)")
+        return arrays.check_input(self, x)
 
     def check_state(self, state, batch: int) -> dict[str, np.ndarray]:
-        """Validate a streaming state dict against :meth:`state_shapes` for this batch size.
-
-        Examples
-        --------
-        >>> spec = LMUSpec(memory_d=1, order=4, theta=8, input_d=1)
-        >>> spec.check_state({"memory": np.zeros((1, 3))}, batch=1)
-        Traceback (most recent call last):
-        ...
-        ValueError: state['memory'] must have shape (1, 4) (got (1, 3))
-        """
-        shapes = self.state_shapes(batch)
-        if not isinstance(state, Mapping):
-            raise TypeError(f"state must be a dict with keys {sorted(shapes)} (got {type(state).__name__})")
-        if set(state) != set(shapes):
-            got = sorted(map(repr, state))
-            raise ValueError(f"state must have exactly the keys {sorted(shapes)} (got [{', '.join(got)}])")
-        out = {}
-        for key, shape in shapes.items():
-            arr = _real_array(f"state['{key}']", state[key], str(shape))
-            if arr.shape != shape:
-                raise ValueError(f"state['{key}'] must have shape {shape} (got {arr.shape})")
-            out[key] = arr.astype(self.dtype, copy=False)
-        return out
+        """Deprecated: use :func:`lmu.arrays.check_state`."""
+        _deprecated("LMUSpec.check_state(state, batch)", "lmu.arrays.check_state(spec, state, batch)")
+        return arrays.check_state(self, state, batch)
 
 
-def _real_array(what: str, value, shape: str) -> np.ndarray:
-    """``np.asarray(value)`` refusing ragged nesting, non-numeric, object and complex data with one clear error."""
-    if type(value) is np.ndarray and value.dtype.kind in "fiub":  # the common case, on the streaming hot path
-        return value
-    try:
-        arr = np.asarray(value)
-    except Exception as err:  # ragged lists and the like
-        raise ValueError(f"{what} must be an array of shape {shape} ({err})") from None
-    if np.iscomplexobj(arr):
-        raise TypeError(f"{what} must hold real numbers (got a complex array)")
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise TypeError(f"{what} must hold real numbers (got dtype {arr.dtype})")
-    return arr
+# ------------------------------------------------------------------------------------------------ rules across fields
+def _check_rules(spec: LMUSpec) -> None:
+    """The rules that span fields, checked after every field is valid on its own."""
+    if spec.hidden_to_memory and spec.hidden is None:
+        raise SpecError("LMUSpec.hidden_to_memory=True needs a hidden cell (got hidden=None): "
+                        "set hidden=Hidden(...) or hidden_to_memory=False")
+    if spec.kernel_initializer is None and spec.enc_d != spec.memory_d:
+        what = "input_d + hidden.units" if spec.hidden_to_memory else "input_d"
+        raise SpecError(f"LMUSpec.kernel_initializer=None means no input kernel (u = e), so {what} "
+                        f"({spec.enc_d}) must equal memory_d ({spec.memory_d}): set memory_d={spec.enc_d} or "
+                        f"give a kernel_initializer such as 'glorot_uniform'")
+    if spec.recurrent_dropout > 0 and not spec.memory_to_memory:
+        raise SpecError(f"LMUSpec.recurrent_dropout={spec.recurrent_dropout} drops m on the memory_to_memory "
+                        "path, which is off: set memory_to_memory=True or recurrent_dropout=0")
+    if spec.discretizer == "euler":
+        # Exact from A's (cached) eigenvalues up to order 1024; beyond, that eigenvalue problem costs seconds
+        # and the growth law fitted on orders 64–1024 (θ_min ≈ 6560 · (order/256)^1.68) stands in for it.
+        exact = spec.order <= 1024
+        min_theta = euler_min_theta(spec.order) if exact else 6560.0 * (spec.order / 256) ** 1.68
+        if spec.theta <= min_theta:
+            warnings.warn(
+                f"LMUSpec(discretizer='euler', order={spec.order}, theta={spec.theta:g}) is unstable "
+                f"(spectral radius >= 1 below theta {'=' if exact else '≈'} {min_theta:.4g}): use "
+                f"discretizer='zoh' or a longer theta", RuntimeWarning, stacklevel=_caller_stacklevel())
+
+
+def _refuse_unknown(owner: str, data: Mapping, table: tuple[Field, ...]) -> None:
+    names = [f.name for f in table]
+    unknown = sorted(set(map(str, data)) - set(names))
+    if unknown:
+        raise SpecError(f"unknown {owner} field(s) {', '.join(map(repr, unknown))}; valid fields are "
+                        f"{', '.join(names)}")
 
 
 def _caller_stacklevel() -> int:
@@ -435,8 +492,41 @@ def _caller_stacklevel() -> int:
     return 1
 
 
-def _refuse_unknown(owner, data, names):
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        raise SpecError(f"unknown {owner} field(s) {', '.join(map(repr, unknown))}; valid fields are "
-                        f"{', '.join(names)}")
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(f"{old} is deprecated and will be removed in lmu 0.6: use {new}", DeprecationWarning,
+                  stacklevel=3)
+
+
+# ------------------------------------------------------------------------------------------------ schema and docs
+def json_schema() -> dict:
+    """The JSON schema (draft 2020-12) of a spec document, as written by :meth:`LMUSpec.to_json`.
+
+    Examples
+    --------
+    >>> schema = json_schema()
+    >>> schema["required"], schema["properties"]["order"]["minimum"]
+    (['memory_d', 'order', 'theta', 'input_d'], 1)
+    """
+    def obj(table, title):
+        return {"title": title, "type": "object", "additionalProperties": False,
+                "properties": {f.name: f.schema() for f in table},
+                "required": [f.name for f in table if f.required]}
+
+    out = {"$schema": "https://json-schema.org/draft/2020-12/schema", **obj(SPEC_FIELDS, "LMUSpec")}
+    out["properties"] = {"schema": {"type": "integer", "minimum": 1, "maximum": SCHEMA_VERSION,
+                                    "description": "the format version of the document",
+                                    "default": SCHEMA_VERSION}, **out["properties"]}
+    out["$defs"] = {"Hidden": obj(HIDDEN_FIELDS, "Hidden")}
+    return out
+
+
+def field_rows(table: tuple[Field, ...] = SPEC_FIELDS) -> list[tuple[str, str, str, str]]:
+    """``(name, accepts, default, help)`` for each field: what the CLI's help and the docs' table print.
+
+    Examples
+    --------
+    >>> name, accepts, default, _ = field_rows()[2]
+    >>> name, accepts, default
+    ('theta', 'a finite number > 0', 'required')
+    """
+    return [(f.name, f.expected(), "required" if f.required else repr(f.default), f.help) for f in table]

@@ -22,9 +22,15 @@ import time
 
 import numpy as np
 
+import warnings
+from collections.abc import Callable
+
+from . import legendre
+from .backend import EXACT, modes_that_apply
 from .errors import UnsupportedSpec
 from .reference import ReferenceLMU
 from .registry import build, get_backend, get_weights, run, set_weights
+from .signals import nrmse, white_noise
 from .spec import Hidden, LMUSpec
 from .weights import LMUWeights, init_weights
 
@@ -40,6 +46,8 @@ __all__ = [
     "case_weights",
     "case_input",
     "reference_output",
+    "option_sets",
+    "battery_of",
     "check_case",
     "check_backend",
     "assert_conforms",
@@ -90,6 +98,8 @@ class Report:
     backend: str
     results: list[Result]
     seconds: float
+    #: None for an exact backend; the NRMSE limit of an approximate one (its results are NRMSEs).
+    nrmse_limit: float | None = None
 
     @property
     def passed(self) -> bool:
@@ -247,8 +257,6 @@ def case_weights(spec: LMUSpec, seed: int = 0) -> LMUWeights:
 
 
 def _contractive(spec: LMUSpec, arrays) -> np.ndarray:
-    from . import legendre
-
     theta = float(arrays["theta"]) if "theta" in arrays else spec.theta
     A_bar, B_bar = legendre.discretize(spec.order, theta, spec.discretizer)
     md, order = spec.memory_d, spec.order
@@ -382,8 +390,6 @@ def _lowpass(y, tau_steps):
 def _check_nrmse(backend, case, options):
     """For an approximate backend: NRMSE of its outputs against the reference (read through the backend's
     readout lowpass), on band-limited input (1 cycle per θ, RMS 0.5), after the first θ/2 steps."""
-    from .signals import nrmse, white_noise
-
     started = time.perf_counter()
     spec, weights = case.spec, case_weights(case.spec)
     model = build(spec, backend, weights=weights, **options)
@@ -391,12 +397,13 @@ def _check_nrmse(backend, case, options):
                   for i in range(case.batch)]).astype(spec.dtype)
     y = np.asarray(run(model, x), dtype=np.float64)
     ref = reference_output(spec, weights, x)
-    tau = backend.readout_lowpass(spec, options)
+    declared = _declared(backend)
+    tau = declared.lowpass(spec, options)
     if tau:
         ref = _lowpass(ref, tau) if spec.return_sequences else ref
     skip = int(spec.theta // 2)
     err = nrmse(y[:, skip:], ref[:, skip:]) if spec.return_sequences else nrmse(y, ref)
-    limit = backend.approximate
+    limit = declared.nrmse
     msg = "" if err <= limit else f"NRMSE {err:.3f} > {limit}"
     return Result(case.id, "nrmse", not msg, err, limit, time.perf_counter() - started, msg)
 
@@ -405,12 +412,81 @@ _CHECKERS = {"outputs": _check_outputs, "weights": _check_weights, "streaming": 
              "nan": _check_nan, "nrmse": _check_nrmse}
 
 
+# ------------------------------------------------------------------------------------------------- declarations
+@dataclasses.dataclass(frozen=True)
+class _Declared:
+    """What the kit reads from a backend's declarations (:mod:`lmu.backend`): accuracy, battery, option sets."""
+
+    nrmse: float | None
+    lowpass: Callable[[LMUSpec, dict], float | None]
+    battery: Callable[[bool], list[Case]]
+    option_sets: Callable[[LMUSpec], list[dict]]
+
+
+_LEGACY = ("approximate", "conformance_options", "conformance_battery", "readout_lowpass")
+
+
+def _declared(backend) -> _Declared:
+    """The backend's declarations; the hooks of lmu 0.4 (``approximate``, ``conformance_options(spec)``,
+    ``conformance_battery(quick)``, ``readout_lowpass(spec, options)``) still work, with a DeprecationWarning."""
+    accuracy = getattr(backend, "accuracy", EXACT)
+    legacy = [name for name in _LEGACY if hasattr(backend, name)]
+    if legacy:
+        warnings.warn(f"backend {getattr(backend, 'name', '?')!r} declares {', '.join(legacy)}, which are "
+                      "deprecated and will be removed in lmu 0.6: declare modes, accuracy and test_options "
+                      "(see lmu.Backend)", DeprecationWarning, stacklevel=3)
+    limit = getattr(backend, "approximate", accuracy.nrmse)
+
+    def lowpass(spec, options):
+        hook = getattr(backend, "readout_lowpass", None)
+        return hook(spec, options) if hook is not None else accuracy.readout_lowpass
+
+    def battery(quick):
+        hook = getattr(backend, "conformance_battery", None)
+        if hook is not None:
+            return list(hook(quick))
+        if limit is None:
+            return cases(quick=quick)
+        rows = accuracy.battery[: accuracy.quick] if quick else accuracy.battery
+        return [Case(*row) if len(row) == 4 else Case(*row, batch=1) for row in rows]  # batch 1 unless given
+
+    def sets(spec):
+        hook = getattr(backend, "conformance_options", None)
+        if hook is not None:
+            return list(hook(spec))
+        extra = list(getattr(backend, "test_options", ({},))) or [{}]
+        modes = modes_that_apply(backend, spec)
+        return [{"mode": m, **o} for m in modes for o in extra] if modes else extra
+
+    return _Declared(limit, lowpass, battery, sets)
+
+
+def option_sets(backend, spec: LMUSpec) -> list[dict]:
+    """The option sets a backend is checked with on ``spec``: one per declared mode that applies (times its
+    ``test_options``), or its ``test_options`` alone.
+
+    Examples
+    --------
+    >>> import lmu
+    >>> spec = lmu.LMUSpec(memory_d=1, order=4, theta=8, input_d=1, memory_to_memory=True)
+    >>> option_sets("numpy", spec)
+    [{'mode': 'auto'}, {'mode': 'step'}]
+    """
+    return _declared(get_backend(backend)).option_sets(spec)
+
+
+def battery_of(backend, quick: bool = False) -> list[Case]:
+    """The cases a backend is checked on: the kit's battery, or an approximate backend's own."""
+    return _declared(get_backend(backend)).battery(quick)
+
+
+# ------------------------------------------------------------------------------------------------- running checks
 def check_case(backend, case: Case, checks=CHECKS, **options) -> list[Result]:
     """Run the kit's checks on one case; a refused spec gives one ``refused`` result; errors become failures.
 
     Results of a run with ``options`` name them after the case id, e.g. ``lstm-seq-float64[mode=fft]``."""
     impl = get_backend(backend)
-    if impl.approximate is not None and checks == CHECKS:  # a backend that approximates: its NRMSE check
+    if _declared(impl).nrmse is not None and checks == CHECKS:  # a backend that approximates: its NRMSE check
         checks = ("nrmse",)
     reasons = list(impl.check(case.spec))
     if reasons:
@@ -434,7 +510,7 @@ def check_backend(backend, battery=None, quick: bool = False, checks=CHECKS, eve
     """Run the whole battery (or the given list of cases) on a backend and collect a :class:`Report`.
 
     With ``every_option_set``, each case runs once per option set the backend declares for its spec
-    (:meth:`lmu.Backend.conformance_options`, e.g. every torch ``mode`` that applies); else once with ``options``.
+    (:func:`option_sets`: every torch ``mode`` that applies, Loihi's seed); else once with ``options``.
 
     Examples
     --------
@@ -443,15 +519,13 @@ def check_backend(backend, battery=None, quick: bool = False, checks=CHECKS, eve
     (True, True)
     """
     impl = get_backend(backend)
+    declared = _declared(impl)
     started = time.perf_counter()
     results = []
-    if impl.approximate is not None and battery is None:  # a backend that approximates: its own battery
-        battery = impl.conformance_battery(quick)
-    for case in cases(quick=quick) if battery is None else battery:
-        option_sets = impl.conformance_options(case.spec) if every_option_set else [options]
-        for option_set in option_sets:
+    for case in declared.battery(quick) if battery is None else battery:
+        for option_set in declared.option_sets(case.spec) if every_option_set else [options]:
             results.extend(check_case(impl, case, checks, **option_set))
-    return Report(impl.name, results, time.perf_counter() - started)
+    return Report(impl.name, results, time.perf_counter() - started, declared.nrmse)
 
 
 def assert_conforms(backend, case: Case, checks=CHECKS, **options) -> None:

@@ -1,9 +1,10 @@
 """Training the psMNIST models (``lmu train psmnist``): the models, the protocol, the records it writes.
 
 Design rule: the core holds what is the same whatever the framework (the model definitions as specs, the data,
-the protocol's options, the progress bar, the files written) and imports no framework; each backend's plugin
-holds one function, ``fit(model, data, options, progress)``, that trains in its framework and returns plain
-NumPy. Checkpoints are ``.npz`` (the LMU's weights through :func:`lmu.save_weights`): nothing is pickled.
+the protocol's options, the files written) and imports no framework; each backend's plugin holds one function,
+``fit(model, data, options)`` in its ``train`` module, that trains in its framework (with tqdm's progress bar, or
+Keras' own) and returns plain NumPy. Checkpoints are ``.npz`` (the LMU's weights through :func:`lmu.save_weights`):
+nothing is pickled.
 """
 
 from __future__ import annotations
@@ -12,16 +13,18 @@ import csv
 import dataclasses
 import importlib
 import json
-import sys
-import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
+from .errors import ArgumentError
+from .progress import bar
+from .registry import get_backend
 from .spec import Hidden, LMUSpec
 from .weights import save_weights
 
-__all__ = ["MODELS", "TRAINERS", "Model", "TrainOptions", "Progress", "psmnist_model", "train"]
+__all__ = ["MODELS", "TRAINERS", "Model", "TrainOptions", "psmnist_model", "train"]
 
 #: The models ``lmu train psmnist --model`` knows, with what they reproduce.
 MODELS = {
@@ -65,7 +68,7 @@ def psmnist_model(name: str, steps: int = 784, classes: int = 10) -> Model:
         return Model(name, spec, head_dropout=0.5, classes=classes)
     if name == "lstm":
         return Model(name, None, lstm_units=160, classes=classes)
-    raise ValueError(f"psmnist model must be one of {', '.join(MODELS)} (got {name!r})")
+    raise ArgumentError(f"psmnist model must be one of {', '.join(MODELS)} (got {name!r})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,35 +85,9 @@ class TrainOptions:
     progress: bool = True
 
 
-class Progress:
-    """A one-line progress bar on stderr: ``progress(done, total, loss=...)``."""
-
-    def __init__(self, label: str, enabled: bool = True, stream=None):
-        self.label, self.enabled, self.stream = label, enabled, stream or sys.stderr
-        self.started, self._last = time.perf_counter(), -1.0
-
-    def __call__(self, done: int, total: int, **values) -> None:
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        if done < total and now - self._last < 0.5:
-            return
-        self._last = now
-        width = 30
-        filled = int(width * done / max(total, 1))
-        extra = " ".join(f"{k} {v:.4f}" for k, v in values.items())
-        rate = (now - self.started) / max(done, 1)
-        end = "\n" if done >= total else ""
-        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {extra} "
-                          f"({rate:.2f}s/step){end}")
-        self.stream.flush()
-
-
 def _trainer(backend: str):
     if backend not in TRAINERS:
-        raise ValueError(f"lmu train --backend must be one of {', '.join(TRAINERS)} (got {backend!r})")
-    from .registry import get_backend
-
+        raise ArgumentError(f"lmu train --backend must be one of {', '.join(TRAINERS)} (got {backend!r})")
     get_backend(backend)  # a missing framework: BackendUnavailable with the pip install command
     module, func = TRAINERS[backend].split(":")
     return getattr(importlib.import_module(module), func)
@@ -125,7 +102,7 @@ def train(backend: str, model: Model, data: dict, options: TrainOptions, out_dir
     (``lmu_weights.npz`` and ``head.npz``, or ``lstm.npz``) and ``curves.png`` (with matplotlib).
     """
     fit = _trainer(backend)
-    result = fit(model, data, options, Progress)
+    result = fit(model, data, options)
     arrays = result.pop("arrays")
     weights = result.pop("weights", None)
     summary = {"model": model.name, "backend": backend, **result,
@@ -174,3 +151,27 @@ def _plot(path: Path, summary: dict) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+class _Progress:
+    """lmu 0.4's progress callable, ``Progress(label, enabled)(done, total, **values)``, over :func:`lmu.progress.bar`."""
+
+    def __init__(self, label: str, enabled: bool = True, stream=None):
+        self.label, self.enabled, self.stream, self._bar = label, enabled, stream, None
+
+    def __call__(self, done: int, total: int, **values) -> None:
+        if self._bar is None:
+            self._bar = bar(total, self.label, self.enabled, self.stream)
+        self._bar.update(done - self._bar.n)
+        if values:
+            self._bar.set_postfix(**values)
+        if done >= total:
+            self._bar.close()
+
+
+def __getattr__(name):
+    if name == "Progress":
+        warnings.warn("lmu.train.Progress is deprecated and will be removed in lmu 0.6: use lmu.progress.bar",
+                      DeprecationWarning, stacklevel=2)
+        return _Progress
+    raise AttributeError(f"module 'lmu.train' has no attribute {name!r}")

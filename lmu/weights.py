@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .errors import SpecError
+from .errors import ArgumentError, MissingWeightsFile, SpecError, WeightsFileError
 from .spec import LMUSpec
 
 __all__ = ["LMUWeights", "weight_shapes", "init_weights", "save_weights", "load_weights", "FILE_FORMAT"]
@@ -33,7 +33,7 @@ def weight_shapes(spec: LMUSpec) -> dict[str, tuple[int, ...]]:
     {'kernel': (2, 1), 'hidden/kernel': (4, 12), 'hidden/recurrent_kernel': (3, 12), 'hidden/bias': (12,)}
     """
     if not isinstance(spec, LMUSpec):
-        raise TypeError(f"expected an lmu.LMUSpec (got {type(spec).__name__})")
+        raise ArgumentError(f"weight_shapes needs an lmu.LMUSpec (got {type(spec).__name__})")
     shapes: dict[str, tuple[int, ...]] = {}
     if spec.kernel_initializer is not None:
         shapes["kernel"] = (spec.enc_d, spec.memory_d)
@@ -77,9 +77,9 @@ class LMUWeights(Mapping):
 
     def __init__(self, spec: LMUSpec, arrays: Mapping):
         if not isinstance(spec, LMUSpec):
-            raise TypeError(f"LMUWeights needs an lmu.LMUSpec (got {type(spec).__name__})")
+            raise ArgumentError(f"LMUWeights needs an lmu.LMUSpec (got {type(spec).__name__})")
         if not isinstance(arrays, Mapping):
-            raise TypeError(f"weights must be a mapping name -> array (got {type(arrays).__name__})")
+            raise ArgumentError(f"weights must be a mapping name -> array (got {type(arrays).__name__})")
         shapes = weight_shapes(spec)
         missing = [n for n in shapes if n not in arrays]
         unknown = [n for n in arrays if n not in shapes]
@@ -95,11 +95,11 @@ class LMUWeights(Mapping):
         for name, shape in shapes.items():
             try:
                 arr = np.asarray(arrays[name])
-            except Exception as err:  # ragged nesting and the like
+            except (ValueError, TypeError) as err:  # ragged nesting and the like
                 raise SpecError(f"weight '{name}' must be an array of shape {shape} ({err})") from None
             if arr.dtype == object or not (np.issubdtype(arr.dtype, np.floating)
                                            or np.issubdtype(arr.dtype, np.integer)):
-                raise TypeError(f"weight '{name}' must be a real numeric array (got dtype {arr.dtype})")
+                raise ArgumentError(f"weight '{name}' must be a real numeric array (got dtype {arr.dtype})")
             if arr.shape != shape:
                 raise SpecError(f"weight '{name}' must have shape {shape} for this spec (got {arr.shape})")
             arr = np.array(arr, dtype=spec.dtype, copy=True)
@@ -198,9 +198,9 @@ def _check_seed(seed):
     if seed is None:
         return None
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"init_weights seed must be a non-negative integer or None (got {seed!r})")
+        raise ArgumentError(f"init_weights seed must be a non-negative integer or None (got {seed!r})")
     if seed < 0:
-        raise ValueError(f"init_weights seed must be a non-negative integer or None (got {seed!r})")
+        raise ArgumentError(f"init_weights seed must be a non-negative integer or None (got {seed!r})")
     return int(seed)
 
 
@@ -272,53 +272,55 @@ def load_weights(path) -> tuple[LMUSpec, LMUWeights]:
     """Load ``(spec, weights)`` from a file written by :func:`save_weights`.
 
     Nothing is unpickled; every name, shape and dtype is checked against the spec stored in the file, and any
-    problem gives one ``ValueError`` (:class:`lmu.SpecError` for content that does not fit) naming the file.
+    problem gives one :class:`lmu.WeightsFileError` (:class:`lmu.SpecError` for content that does not fit a spec)
+    naming the file.
     """
     path = os.fspath(path)
     try:
         with open(path, "rb") as fh:
             head = fh.read(6)
     except FileNotFoundError:
-        raise FileNotFoundError(f"no LMU weights file at {path!r}") from None
+        raise MissingWeightsFile(f"no LMU weights file at {path!r}") from None
     except OSError as err:
-        raise ValueError(f"{path!r} cannot be read as an LMU weights file ({err})") from None
+        raise WeightsFileError(f"{path!r} cannot be read as an LMU weights file ({err})") from None
     if head.startswith(_NPY_MAGIC):
-        raise ValueError(f"{path!r} is a single .npy array, not an LMU weights archive from lmu.save_weights")
+        raise WeightsFileError(f"{path!r} is a single .npy array, not an LMU weights archive from lmu.save_weights")
     if not head.startswith(_ZIP_MAGIC):
         what = "it is empty" if not head else "it does not start with a zip header"
-        raise ValueError(f"{path!r} is not an LMU weights file written by lmu.save_weights: an .npz (zip) "
-                         f"archive is expected and {what}")
+        raise WeightsFileError(f"{path!r} is not an LMU weights file written by lmu.save_weights: an .npz (zip) "
+                               f"archive is expected and {what}")
     try:
         archive = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
-        raise ValueError(f"{path!r} is corrupt or truncated: not a complete .npz (zip) archive ({err})") from None
+        raise WeightsFileError(f"{path!r} is corrupt or truncated: not a complete .npz (zip) archive "
+                               f"({err})") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):  # pragma: no cover - the magic check above rules it out
-        raise ValueError(f"{path!r} is not an LMU weights archive from lmu.save_weights")
+        raise WeightsFileError(f"{path!r} is not an LMU weights archive from lmu.save_weights")
     with archive:
         try:
             arrays = {name: archive[name] for name in archive.files}
         except ValueError as err:
             if "allow_pickle" in str(err) or "Object arrays" in str(err):
-                raise ValueError(f"{path!r} holds a pickled object array; lmu never unpickles, "
-                                 "re-save the weights with lmu.save_weights") from None
-            raise ValueError(f"{path!r} is corrupt or truncated ({err})") from None
+                raise WeightsFileError(f"{path!r} holds a pickled object array; lmu never unpickles, "
+                                       "re-save the weights with lmu.save_weights") from None
+            raise WeightsFileError(f"{path!r} is corrupt or truncated ({err})") from None
         except (OSError, EOFError, zipfile.BadZipFile, KeyError) as err:
-            raise ValueError(f"{path!r} is corrupt or truncated ({err})") from None
+            raise WeightsFileError(f"{path!r} is corrupt or truncated ({err})") from None
     for name, arr in arrays.items():
         if not isinstance(arr, np.ndarray):
-            raise ValueError(f"{path!r}: entry {name!r} is not a .npy array; the file was not written by "
-                             "lmu.save_weights")
+            raise WeightsFileError(f"{path!r}: entry {name!r} is not a .npy array; the file was not written by "
+                                   "lmu.save_weights")
     if _SPEC_KEY not in arrays:
-        raise ValueError(f"{path!r} has no {_SPEC_KEY} entry: it was not written by lmu.save_weights")
+        raise WeightsFileError(f"{path!r} has no {_SPEC_KEY} entry: it was not written by lmu.save_weights")
     version = arrays.pop(_FORMAT_KEY, np.array(FILE_FORMAT))
     if version.shape != () or not np.issubdtype(version.dtype, np.integer) or int(version) < 1:
-        raise ValueError(f"{path!r}: {_FORMAT_KEY} must be a positive integer (got {version!r})")
+        raise WeightsFileError(f"{path!r}: {_FORMAT_KEY} must be a positive integer (got {version!r})")
     if int(version) > FILE_FORMAT:
-        raise ValueError(f"{path!r} uses weights file format {int(version)}, newer than this lmu reads "
-                         f"({FILE_FORMAT}): upgrade lmu (pip install -U lmu)")
+        raise WeightsFileError(f"{path!r} uses weights file format {int(version)}, newer than this lmu reads "
+                               f"({FILE_FORMAT}): upgrade lmu (pip install -U lmu)")
     text = arrays.pop(_SPEC_KEY)
     if text.shape != () or text.dtype.kind != "U":
-        raise ValueError(f"{path!r}: {_SPEC_KEY} must be a JSON string (got dtype {text.dtype})")
+        raise WeightsFileError(f"{path!r}: {_SPEC_KEY} must be a JSON string (got dtype {text.dtype})")
     try:
         spec = LMUSpec.from_json(str(text))
     except SpecError as err:
@@ -329,5 +331,5 @@ def load_weights(path) -> tuple[LMUSpec, LMUWeights]:
                             f"{spec.dtype}")
     try:
         return spec, LMUWeights(spec, arrays)
-    except (SpecError, TypeError) as err:
+    except (SpecError, ArgumentError) as err:
         raise type(err)(f"{path!r}: {err}") from None

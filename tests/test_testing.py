@@ -6,6 +6,7 @@ from _independent import FLAWS, LoopBackend
 
 import lmu
 import lmu.testing as kit
+from lmu.backend import Accuracy
 
 # Which battery cases each flaw must break (a flaw in the LSTM gates cannot show in a dense case).
 MUST_CATCH = {
@@ -107,8 +108,38 @@ def test_wrong_output_shape_fails():
     assert not results[0].passed and "shape" in results[0].message
 
 
+def _noisy_run(backend, obj, x, state=None, return_state=False):
+    out = kit._lowpass(np.asarray(LoopBackend.run(backend, obj, x), np.float64), 5.0)
+    rms = np.sqrt(np.mean(out**2))
+    return out + backend.noise * rms * np.random.default_rng(0).normal(size=out.shape)
+
+
+NOISY_SPEC = lmu.LMUSpec(memory_d=1, order=4, theta=50.0, input_d=1, return_sequences=True)
+
+
 class Noisy(LoopBackend):
     """An approximate backend: the exact outputs, smoothed like a spiking readout, plus noise of a given size."""
+
+    accuracy = Accuracy(nrmse=0.2, readout_lowpass=5.0, battery=(("noisy-memory", NOISY_SPEC, 300, 2),))
+
+    def __init__(self, noise):
+        super().__init__()
+        self.noise = noise
+
+    run = _noisy_run
+
+
+@pytest.mark.parametrize("noise,passes", [(0.05, True), (0.5, False)])
+def test_approximate_backends_are_held_to_their_nrmse_limit(noise, passes):
+    report = kit.check_backend(Noisy(noise))
+    assert [r.check for r in report.results] == ["nrmse"]
+    assert report.passed == passes, report.results
+    assert report.nrmse_limit == 0.2
+    assert abs(report.results[0].error - noise) < 0.02  # the NRMSE is the noise, once the readout filter is matched
+
+
+class LegacyNoisy(LoopBackend):
+    """The same backend declared with lmu 0.4's hooks, which still work (with a DeprecationWarning)."""
 
     approximate = 0.2
 
@@ -120,21 +151,35 @@ class Noisy(LoopBackend):
         return 5.0
 
     def conformance_battery(self, quick=False):
-        spec = lmu.LMUSpec(memory_d=1, order=4, theta=50.0, input_d=1, return_sequences=True)
-        return [kit.Case("noisy-memory", spec, 300, 2)]
+        return [kit.Case("noisy-memory", NOISY_SPEC, 300, 2)]
 
-    def run(self, obj, x, state=None, return_state=False):
-        out = kit._lowpass(np.asarray(super().run(obj, x), np.float64), 5.0)
-        rms = np.sqrt(np.mean(out**2))
-        return out + self.noise * rms * np.random.default_rng(0).normal(size=out.shape)
+    def conformance_options(self, spec):
+        return [{}]
+
+    run = _noisy_run
 
 
 @pytest.mark.parametrize("noise,passes", [(0.05, True), (0.5, False)])
-def test_approximate_backends_are_held_to_their_nrmse_limit(noise, passes):
-    report = kit.check_backend(Noisy(noise))
+def test_lmu_04_hooks_still_work_with_a_deprecation_warning(noise, passes):
+    with pytest.warns(DeprecationWarning, match="approximate, conformance_options, conformance_battery"):
+        report = kit.check_backend(LegacyNoisy(noise), every_option_set=True)
     assert [r.check for r in report.results] == ["nrmse"]
     assert report.passed == passes, report.results
-    assert abs(report.results[0].error - noise) < 0.02  # the NRMSE is the noise, once the readout filter is matched
+    assert abs(report.results[0].error - noise) < 0.02
+
+
+def test_option_sets_come_from_the_declared_modes_and_test_options():
+    m2m = lmu.LMUSpec(memory_d=1, order=4, theta=8, input_d=1, memory_to_memory=True)
+    lti = m2m.replace(memory_to_memory=False)
+    assert kit.option_sets("numpy", m2m) == [{"mode": "auto"}, {"mode": "step"}]
+    assert kit.option_sets("numpy", lti) == [{"mode": "auto"}, {"mode": "step"}, {"mode": "fft"}]
+
+    class Seeded(LoopBackend):
+        test_options = ({"seed": 0}, {"seed": 1})
+
+    assert kit.option_sets(Seeded(), lti) == [{"seed": 0}, {"seed": 1}]
+    assert [c.id for c in kit.battery_of(Noisy(0.0))] == ["noisy-memory"]
+    assert kit.battery_of("numpy", quick=True) == kit.cases(quick=True)
 
 
 def test_relative_error_definition():

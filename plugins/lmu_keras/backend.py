@@ -2,14 +2,21 @@
 
 import sys
 
-from lmu.registry import Backend, modes_that_apply
+import lmu
+from lmu.backend import Mode, mode_refusal
 
 __all__ = ["KerasBackend", "MODES"]
 
-MODES = ("auto", "rnn", "fft", "raw")
+_MODES = (
+    Mode("auto", summary="what keras_lmu.LMU would build for the spec"),
+    Mode("rnn", summary="keras.layers.RNN(keras_lmu.LMUCell), stepped over time"),
+    Mode("fft", needs=("lti", "fixed_theta"), summary="keras-lmu's LMUFeedforward"),
+    Mode("raw", needs=("lti", "fixed_theta"), summary="keras-lmu's LMUFeedforward"),
+)
+MODES = tuple(m.name for m in _MODES)
 
 
-class KerasBackend(Backend):
+class KerasBackend(lmu.Backend):
     """``lmu.build(spec, backend="keras", mode="auto", seq_len=None)`` → a keras-lmu layer.
 
     ``mode``: "auto" builds what ``keras_lmu.LMU`` would hold (``keras_lmu.LMUFeedforward`` with FFT for an LTI
@@ -23,23 +30,19 @@ class KerasBackend(Backend):
     extra = "keras"
     requires = ("keras_lmu", "keras", "tensorflow")
     framework = "keras-lmu"
+    modes = _MODES
 
     def check(self, spec):
+        reasons = super().check(spec)
         if spec.discretizer == "bilinear":
-            return ["keras-lmu has the zoh and euler discretizers only (got discretizer='bilinear'); use zoh"]
-        return []
+            reasons.append("keras-lmu has the zoh and euler discretizers only (got discretizer='bilinear'); use zoh")
+        return reasons
 
-    def conformance_options(self, spec):
-        """Every mode that applies to the spec (``lmu check`` runs the kit in each)."""
-        return modes_that_apply(spec, MODES, _check_mode)
-
-    def build(self, spec, weights, mode="auto", seq_len=None, **options):
-        if options:
-            raise TypeError(f"unknown option(s) for the keras backend: {', '.join(sorted(options))}; it takes "
-                            "mode= and seq_len=")
-        _check_mode(spec, mode)
+    def build(self, spec, weights, *, mode="auto", seq_len=None):
         if seq_len is not None and (isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 1):
-            raise ValueError(f"keras backend option seq_len must be a positive integer or None (got {seq_len!r})")
+            raise lmu.ArgumentError(f"keras backend option seq_len must be a positive integer or None (got "
+                                    f"{seq_len!r})")
+        check_mode(spec, mode)
         from . import layers
 
         return layers.build_layer(spec, weights, mode, seq_len)
@@ -76,17 +79,9 @@ class KerasBackend(Backend):
 
         return from_keras(obj)[0]
 
-    def from_keras(self, layer, spec=None):
-        from .importer import from_keras
 
-        return from_keras(layer, spec=spec)
-
-
-def _check_mode(spec, mode):
-    if mode not in MODES:
-        raise ValueError(f"keras backend option mode must be one of {', '.join(MODES)} (got {mode!r})")
-    if mode in ("fft", "raw") and not (spec.is_lti and not spec.trainable_theta and not spec.recurrent_dropout):
-        why = ("hidden_to_memory" if spec.hidden_to_memory else "memory_to_memory" if spec.memory_to_memory
-               else "trainable_theta")
-        raise ValueError(f"mode={mode!r} is keras-lmu's LMUFeedforward, which needs an LTI spec with a fixed θ; this "
-                         f"spec has {why}=True: use mode='rnn' or 'auto'")
+def check_mode(spec, mode) -> None:
+    """Refuse a mode that is unknown (:class:`lmu.ArgumentError`) or cannot run the spec (:class:`lmu.UnsupportedSpec`)."""
+    reason = mode_refusal(KerasBackend, spec, mode)
+    if reason is not None:
+        raise (lmu.UnsupportedSpec if mode in MODES else lmu.ArgumentError)(reason)

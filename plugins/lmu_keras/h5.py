@@ -23,6 +23,7 @@ import os
 
 import numpy as np
 
+from lmu.errors import ArgumentError, WeightsFileError
 from lmu.spec import LMUSpec
 from lmu.weights import LMUWeights, weight_shapes
 
@@ -150,7 +151,7 @@ def weights_from_h5(path, spec: LMUSpec, group: str | None = None) -> LMUWeights
     import h5py
 
     if not isinstance(spec, LMUSpec):
-        raise TypeError(f"weights_from_h5 needs an lmu.LMUSpec (got {type(spec).__name__})")
+        raise ArgumentError(f"weights_from_h5 needs an lmu.LMUSpec (got {type(spec).__name__})")
     path = os.fspath(path)
     core, hidden = _expected(spec)
     if not core and not hidden:
@@ -160,28 +161,28 @@ def weights_from_h5(path, spec: LMUSpec, group: str | None = None) -> LMUWeights
     try:
         file = h5py.File(path, "r")
     except OSError as err:
-        raise ValueError(f"{path!r} is not a readable HDF5 file ({err})") from None
+        raise WeightsFileError(f"{path!r} is not a readable HDF5 file ({err})") from None
     with file:
         if "model_weights" in file or "layer_names" in file.attrs:
-            raise ValueError(f"{path!r} is a legacy (Keras 2 style) .h5 file; lmu reads Keras 3 weights-only files "
-                             "(model.save_weights('m.weights.h5')): load it with Keras and pass the model or layer "
-                             "to lmu.from_keras")
+            raise WeightsFileError(f"{path!r} is a legacy (Keras 2 style) .h5 file; lmu reads Keras 3 weights-only files "
+                                   "(model.save_weights('m.weights.h5')): load it with Keras and pass the model or layer "
+                                   "to lmu.from_keras")
         if group is None:
             groups = _groups(file)
         else:
             chosen = file.get(group)
             if not isinstance(chosen, h5py.Group):
-                raise ValueError(f"{path!r} has no group {group!r} (expected a keras-lmu layer's group with "
-                                 f"{want}; found {_candidates(file)})")
+                raise WeightsFileError(f"{path!r} has no group {group!r} (expected a keras-lmu layer's group with "
+                                       f"{want}; found {_candidates(file)})")
             groups = [(chosen.name, chosen)]
         matches = _match(groups, core, hidden)
         if not matches:
-            raise ValueError(f"no keras-lmu layer in {path!r} fits the spec: expected {want}; found "
-                             f"{_candidates(file)}")
+            raise WeightsFileError(f"no keras-lmu layer in {path!r} fits the spec: expected {want}; found "
+                                   f"{_candidates(file)}")
         if len(matches) > 1:
             where = "; ".join(f"LMU variables in {c}" + (f", hidden cell in {h}" if h else "") for c, h in matches)
-            raise ValueError(f"several groups in {path!r} fit the spec ({want}): {where}; pass group= (the HDF5 "
-                             "path of the keras-lmu layer) to lmu_keras.h5.weights_from_h5")
+            raise WeightsFileError(f"several groups in {path!r} fit the spec ({want}): {where}; pass group= (the HDF5 "
+                                   "path of the keras-lmu layer) to lmu_keras.h5.weights_from_h5")
         core_path, hidden_path = matches[0]
         arrays = {}
         for names, where in ((core, core_path), (hidden, hidden_path)):
@@ -190,12 +191,12 @@ def weights_from_h5(path, spec: LMUSpec, group: str | None = None) -> LMUWeights
             for (name, _), ds in zip(names, _vars(file[where])):
                 value = np.array(ds[()])
                 if value.dtype.kind not in "fiu":
-                    raise ValueError(f"{path!r}: {ds.name} holds {value.dtype}, not numbers")
+                    raise WeightsFileError(f"{path!r}: {ds.name} holds {value.dtype}, not numbers")
                 arrays[name] = value
         if "theta" in arrays:
             theta_inv = arrays["theta"]
             if not (np.isfinite(theta_inv) and theta_inv > 0):
-                raise ValueError(f"{path!r}: theta_inv ({core_path}) is {float(theta_inv)!r}; expected a finite "
-                                 "number > 0")
+                raise WeightsFileError(f"{path!r}: theta_inv ({core_path}) is {float(theta_inv)!r}; expected a finite "
+                                       "number > 0")
             arrays["theta"] = 1.0 / theta_inv
     return LMUWeights(spec, arrays)

@@ -10,17 +10,13 @@ becomes "glorot_uniform" (the imported weights, not the initializer, carry the t
 
 import os
 
-from lmu.errors import UnsupportedSpec
-from lmu.spec import ACTIVATIONS, INITIALIZERS, Hidden, LMUSpec
+from lmu.activations import NAMES as ACTIVATIONS
+from lmu.errors import ArgumentError, UnsupportedSpec
+from lmu.spec import INITIALIZERS, Hidden, LMUSpec
+
+from .layers import keras_modules
 
 __all__ = ["from_keras", "find_lmu_layer"]
-
-
-def _modules():
-    import keras
-    import keras_lmu
-
-    return keras, keras_lmu
 
 
 def find_lmu_layer(obj):
@@ -44,14 +40,14 @@ def find_lmu_layer(obj):
     TypeError
         For any other object.
     """
-    keras, keras_lmu = _modules()
+    keras, keras_lmu = keras_modules()
     from .layers import is_lmu_layer
 
     if isinstance(obj, (str, os.PathLike)):
         path = os.fspath(obj)
         if not str(path).endswith(".keras"):
-            raise ValueError(f"lmu.from_keras reads a model saved as a .keras file (got {path!r}); load other "
-                             "formats with Keras and pass the model")
+            raise ArgumentError(f"lmu.from_keras reads a model saved as a .keras file (got {path!r}); load other "
+                                "formats with Keras and pass the model")
         obj = keras.models.load_model(path)
     if is_lmu_layer(obj):
         return obj
@@ -60,10 +56,10 @@ def find_lmu_layer(obj):
         if len(found) == 1:
             return found[0]
         names = ", ".join(repr(layer.name) for layer in found) or "none"
-        raise ValueError(f"lmu.from_keras needs a model with exactly one keras-lmu layer (found: {names}); pass "
-                         "the layer itself, e.g. lmu.from_keras(model.get_layer(name))")
-    raise TypeError(f"lmu.from_keras takes a keras_lmu.LMU, LMUFeedforward or keras.layers.RNN(LMUCell) layer, "
-                    f"a model holding one, or a .keras path (got {type(obj).__name__})")
+        raise ArgumentError(f"lmu.from_keras needs a model with exactly one keras-lmu layer (found: {names}); pass "
+                            "the layer itself, e.g. lmu.from_keras(model.get_layer(name))")
+    raise ArgumentError(f"lmu.from_keras takes a keras_lmu.LMU, LMUFeedforward or keras.layers.RNN(LMUCell) layer, "
+                        f"a model holding one, or a .keras path (got {type(obj).__name__})")
 
 
 def _walk(model):
@@ -75,7 +71,7 @@ def _walk(model):
 
 def _activation_name(fn, what):
     """The spec's name for a Keras activation function (matched by identity), or UnsupportedSpec."""
-    keras, _ = _modules()
+    keras, _ = keras_modules()
     for name in ACTIVATIONS:
         if fn is keras.activations.get(name):
             return name
@@ -93,7 +89,7 @@ def _activation_name(fn, what):
 
 def _hidden(cell, dtype):
     """The spec's Hidden for a keras hidden cell (None for None), or UnsupportedSpec."""
-    keras, _ = _modules()
+    keras, _ = keras_modules()
     if cell is None:
         return None
     kind = {keras.layers.Dense: "dense", keras.layers.SimpleRNNCell: "rnn", keras.layers.LSTMCell: "lstm"}.get(
@@ -152,7 +148,7 @@ def from_keras(obj, spec=None):
     ------
     UnsupportedSpec
         For what a spec cannot describe: a hidden cell other than Dense, SimpleRNNCell or LSTMCell, or with its own
-        dropout; an activation outside ``lmu.spec.ACTIVATIONS``; a float16/bfloat16 (mixed-precision) layer; an RNN
+        dropout; an activation outside ``lmu.activations.NAMES``; a float16/bfloat16 (mixed-precision) layer; an RNN
         with ``go_backwards`` or ``stateful``.
     ValueError, TypeError
         As :func:`find_lmu_layer`, and ValueError for an unbuilt layer.
@@ -164,21 +160,21 @@ def from_keras(obj, spec=None):
     """
     if isinstance(obj, (str, os.PathLike)) and str(os.fspath(obj)).endswith(".h5"):
         if spec is None:
-            raise ValueError(f"{os.fspath(obj)!r} is a weights-only file, which holds no configuration: pass the "
-                             "layer's spec, lmu.from_keras(path, spec=lmu.LMUSpec(...)), or save the whole model as a .keras "
-                             "file and pass its path")
+            raise ArgumentError(f"{os.fspath(obj)!r} is a weights-only file, which holds no configuration: pass the "
+                                "layer's spec, lmu.from_keras(path, spec=lmu.LMUSpec(...)), or save the whole model as a .keras "
+                                "file and pass its path")
         from .h5 import weights_from_h5
 
         return spec, weights_from_h5(obj, spec)
     if spec is not None:
-        raise ValueError("lmu.from_keras reads the spec from a layer, model or .keras file; spec= is only for a "
-                         "weights-only .h5 path")
-    keras, keras_lmu = _modules()
+        raise ArgumentError("lmu.from_keras reads the spec from a layer, model or .keras file; spec= is only for a "
+                            "weights-only .h5 path")
+    keras, keras_lmu = keras_modules()
     from .layers import get_weights, parts
 
     layer = find_lmu_layer(obj)
     if not layer.built or (isinstance(layer, keras_lmu.LMU) and layer.layer is None):
-        raise ValueError(f"the keras-lmu layer {layer.name!r} is not built: call it on an input first")
+        raise ArgumentError(f"the keras-lmu layer {layer.name!r} is not built: call it on an input first")
     rnn = layer if isinstance(layer, keras.layers.RNN) else None
     if rnn is not None and (rnn.go_backwards or rnn.stateful):
         raise UnsupportedSpec(f"keras.layers.RNN {layer.name!r} has go_backwards={rnn.go_backwards}, "

@@ -15,13 +15,15 @@ import warnings
 import numpy as np
 
 from lmu import legendre
+from lmu.errors import ArgumentError
 from lmu.spec import Hidden, LMUSpec
 from lmu.weights import LMUWeights
 
-__all__ = ["build_layer", "get_weights", "set_weights", "run", "is_lmu_layer", "parts"]
+__all__ = ["build_layer", "get_weights", "set_weights", "run", "is_lmu_layer", "parts", "keras_modules"]
 
 
-def _modules():
+def keras_modules():
+    """``(keras, keras_lmu)``, imported on first use (the one place this plugin imports them)."""
     import keras
     import keras_lmu
 
@@ -30,7 +32,7 @@ def _modules():
 
 def hidden_cell(hidden: Hidden | None, dtype: str):
     """The Keras cell for a spec's hidden (None without one)."""
-    keras, _ = _modules()
+    keras, _ = keras_modules()
     if hidden is None:
         return None
     common = dict(activation=hidden.activation, use_bias=hidden.use_bias, dtype=dtype)
@@ -55,7 +57,7 @@ def _recurrent_kwargs(spec: LMUSpec) -> dict:
 
 
 def _lmu_cell(spec: LMUSpec):
-    _, keras_lmu = _modules()
+    _, keras_lmu = keras_modules()
     # input_d: keras-lmu needs it to size the output when input_to_hidden has no hidden cell
     return keras_lmu.LMUCell(**_cell_kwargs(spec), **_recurrent_kwargs(spec), input_d=spec.input_d)
 
@@ -71,7 +73,7 @@ def _feedforward_length(spec: LMUSpec, seq_len):
 
 def make_layer(spec: LMUSpec, mode: str, seq_len=None):
     """A new, built, keras-lmu layer for the spec (weights as Keras initializes them)."""
-    keras, keras_lmu = _modules()
+    keras, keras_lmu = keras_modules()
     # "auto" makes what keras_lmu.LMU would hold: LMUFeedforward (fft) for an LTI spec with a fixed θ, else the
     # cell in keras.layers.RNN; built here directly so that the cell gets input_d and the feedforward form an exact
     # impulse response (keras_lmu.LMU builds its inner layer itself, out of reach of both).
@@ -116,7 +118,7 @@ def _exact_system(layer, spec: LMUSpec) -> None:
     exponential in the layer's dtype, which in float32 costs an order of magnitude in accuracy over long runs)."""
     import tensorflow as tf
 
-    keras, keras_lmu = _modules()
+    keras, keras_lmu = keras_modules()
     inner = layer.layer if isinstance(layer, keras_lmu.LMU) else layer
     if spec.discretizer != "zoh" or spec.trainable_theta or not isinstance(inner, keras.layers.RNN):
         return
@@ -132,7 +134,7 @@ def build_layer(spec: LMUSpec, weights: LMUWeights, mode: str, seq_len=None):
 
 
 def is_lmu_layer(obj) -> bool:
-    keras, keras_lmu = _modules()
+    keras, keras_lmu = keras_modules()
     if isinstance(obj, (keras_lmu.LMU, keras_lmu.LMUFeedforward)):
         return True
     return isinstance(obj, keras.layers.RNN) and isinstance(obj.cell, keras_lmu.LMUCell)
@@ -140,10 +142,10 @@ def is_lmu_layer(obj) -> bool:
 
 def parts(layer):
     """``(core, cell)``: the object holding kernel/bias/(recurrent_kernel, theta_inv) and the hidden cell."""
-    keras, keras_lmu = _modules()
+    keras, keras_lmu = keras_modules()
     inner = layer.layer if isinstance(layer, keras_lmu.LMU) else layer
     if inner is None:
-        raise ValueError("the keras-lmu layer is not built yet: call it on an input (or build it) first")
+        raise ArgumentError("the keras-lmu layer is not built yet: call it on an input (or build it) first")
     core = inner.cell if isinstance(inner, keras.layers.RNN) else inner
     return core, core.hidden_cell
 
@@ -226,7 +228,7 @@ def run(layer, x, state=None, return_state=False):
 def _policy(dtype):
     """keras-lmu's feedforward form makes a TimeDistributed (dense hidden, return_sequences) at call time without
     a dtype, so it follows the global policy: hold the policy at the spec's dtype while lmu runs the layer."""
-    keras, _ = _modules()
+    keras, _ = keras_modules()
     before = keras.mixed_precision.global_policy()  # (keras.config.dtype_policy in Keras 3 only)
     keras.mixed_precision.set_global_policy(dtype)
     try:
@@ -259,18 +261,18 @@ def _call(layer, steps):
 
 
 def _inner(layer):
-    _, keras_lmu = _modules()
+    _, keras_lmu = keras_modules()
     return layer.layer if isinstance(layer, keras_lmu.LMU) else layer
 
 
 def _is_feedforward(layer) -> bool:
-    _, keras_lmu = _modules()
+    _, keras_lmu = keras_modules()
     return isinstance(_inner(layer), keras_lmu.LMUFeedforward)
 
 
 def _run_cell(layer, spec, x, state, return_state):
     """The cell in ``keras.layers.RNN`` with an initial state: exact streaming for every spec."""
-    keras, keras_lmu = _modules()
+    keras, keras_lmu = keras_modules()
 
     def make():
         rnn = keras.layers.RNN(_lmu_cell(spec), return_sequences=True, return_state=True, dtype=spec.dtype)

@@ -1,8 +1,9 @@
 """``lmu train`` in Keras: the psMNIST classifiers and the protocol's loop (what :func:`lmu.train.train` calls).
 
 Design rule: what a Keras user would write (``keras.Sequential``, ``model.fit`` one epoch at a time with Adam and
-``clipnorm``); the LMU layer is keras-lmu's own, built by ``lmu.build(spec, backend="keras")``. Everything
-returned is NumPy: the best checkpoint as canonical LMU weights plus the head's arrays.
+``clipnorm``, Keras' own progress bar); the LMU layer is keras-lmu's own, built by ``lmu.build(spec,
+backend="keras")``. Everything returned is NumPy: the best checkpoint as canonical LMU weights plus the head's
+arrays.
 """
 
 from __future__ import annotations
@@ -30,20 +31,7 @@ def build_classifier(model, steps: int, seed: int = 0):
                              keras.layers.Dense(model.classes)])
 
 
-class _Bar:
-    """Keras callback feeding lmu's progress bar."""
-
-    def __new__(cls, bar, steps):
-        import keras
-
-        class Callback(keras.callbacks.Callback):
-            def on_train_batch_end(self, batch, logs=None):
-                bar(batch + 1, steps, loss=float((logs or {}).get("loss", float("nan"))))
-
-        return Callback()
-
-
-def fit(model, data, options, progress):
+def fit(model, data, options):
     """Train ``model`` on ``data`` with ``options`` (see :func:`lmu.train.train`)."""
     import keras
     import tensorflow as tf
@@ -53,13 +41,13 @@ def fit(model, data, options, progress):
     net = build_classifier(model, steps, options.seed)
     net.compile(optimizer=keras.optimizers.Adam(options.lr, clipnorm=options.clip_norm),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    n_steps = -(-len(y_train) // options.batch_size)
     history, best, best_weights, best_epoch = [], -1.0, None, 0
     for epoch in range(1, options.epochs + 1):
-        bar = progress(f"epoch {epoch}/{options.epochs}", options.progress)
+        if options.progress:
+            print(f"epoch {epoch}/{options.epochs}", flush=True)
         started = time.perf_counter()
-        h = net.fit(x_train, y_train, batch_size=options.batch_size, epochs=1, shuffle=True, verbose=0,
-                    callbacks=[_Bar(bar, n_steps)])
+        h = net.fit(x_train, y_train, batch_size=options.batch_size, epochs=1, shuffle=True,
+                    verbose=1 if options.progress else 0)
         seconds = time.perf_counter() - started
         val_loss, val_acc = net.evaluate(data["validation"].x, data["validation"].y, batch_size=500, verbose=0)
         history.append(dict(epoch=epoch, train_loss=float(h.history["loss"][-1]),

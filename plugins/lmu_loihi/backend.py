@@ -9,10 +9,12 @@ them against an NRMSE limit on a small battery of its own, not against the exact
 
 from __future__ import annotations
 
+from lmu.backend import Accuracy
+from lmu.errors import ArgumentError
 from lmu.spec import Hidden, LMUSpec
-from lmu_nengo.backend import NengoBackend
+from lmu_nengo.backend import SPIKING_READOUT_SYNAPSE, NengoBackend
 
-__all__ = ["LoihiBackend", "Simulator", "REFUSALS", "NRMSE_LIMIT"]
+__all__ = ["LoihiBackend", "REFUSALS", "NRMSE_LIMIT"]
 
 #: Why Loihi refuses what it refuses (the keys are what ``check`` looks at).
 REFUSALS = {
@@ -31,6 +33,21 @@ LOIHI_MAX_RATES = (100.0, 120.0)
 LOIHI_INTERCEPTS = (-1.0, 0.5)
 
 
+def _battery() -> tuple[tuple[str, LMUSpec, int], ...]:
+    """Loihi's own small battery: 5 float32 specs the chip can run, order ≤ 6, T ≤ 1000 steps."""
+    H = Hidden
+    base = dict(memory_d=1, order=6, theta=500.0, input_d=1, return_sequences=True, dtype="float32")
+    rows = [
+        ("loihi-memory", {}, 1000),
+        ("loihi-dense-relu", dict(order=4, theta=300.0, input_d=2, hidden=H("dense", 8, "relu")), 600),
+        ("loihi-dense-linear", dict(order=4, theta=300.0, hidden=H("dense", 3), input_to_hidden=True), 600),
+        ("loihi-rnn-relu", dict(order=4, theta=300.0, hidden=H("rnn", 6, "relu")), 600),
+        ("loihi-hidden-to-memory", dict(order=4, theta=300.0, memory_d=2,
+                                        hidden=H("dense", 4, "relu"), hidden_to_memory=True), 600),
+    ]
+    return tuple((name, LMUSpec(**{**base, **kw}), steps) for name, kw, steps in rows)
+
+
 class LoihiBackend(NengoBackend):
     """``lmu.build(spec, backend="loihi", neurons=100, neuron_type=nengo.LIF(), ...)`` → an ``LMUNetwork``.
 
@@ -38,53 +55,63 @@ class LoihiBackend(NengoBackend):
     hidden by a population of spiking relu neurons, with Loihi's default rates (100–120 Hz, times
     ``scale_firing_rates``) and intercepts (−1 to 0.5) and lowpass synapses only. ``lmu.run`` simulates it in
     ``nengo_loihi.Simulator(target=...)`` (default ``"sim"``, the emulator); ``target`` is a build option.
+    Its accuracy is an NRMSE limit on its own battery, read through the spiking readout's lowpass (20 steps of
+    1 ms); its conformance runs build with ``seed=0``, so that their figures repeat.
     """
 
     name = "loihi"
     extra = "loihi"
     requires = ("nengo", "nengo_loihi")
     framework = "nengo-loihi"
-    approximate = NRMSE_LIMIT
+    dtypes = ("float32",)
+    accuracy = Accuracy(nrmse=NRMSE_LIMIT, readout_lowpass=SPIKING_READOUT_SYNAPSE / 0.001, battery=_battery(),
+                        quick=2)
+    test_options = ({"seed": 0},)
 
     def check(self, spec: LMUSpec) -> list[str]:
         reasons = []
-        if spec.dtype == "float64":
-            reasons.append(f"LMUSpec.dtype='float64': {REFUSALS['float64']}")
+        if spec.dtype not in self.dtypes:
+            reasons.append(f"LMUSpec.dtype={spec.dtype!r}: {REFUSALS['float64']}")
         if spec.hidden is not None:
             if spec.hidden.kind == "lstm":
                 reasons.append(f"LMUSpec.hidden kind 'lstm': {REFUSALS['lstm']}")
-            else:
-                act = spec.hidden.activation or ("linear" if spec.hidden.kind == "dense" else "tanh")
-                if act not in ("relu", "linear"):
-                    reasons.append(f"Hidden.activation={act!r}: " + REFUSALS["activation"].format(act=act))
+            elif spec.hidden.activation not in ("relu", "linear"):
+                act = spec.hidden.activation
+                reasons.append(f"Hidden.activation={act!r}: " + REFUSALS["activation"].format(act=act))
         return reasons
 
-    def build(self, spec, weights, dt=0.001, neurons=100, neuron_type=None, scale_firing_rates=1.0,
-              target="sim", label=None, seed=None, **options):
+    def build(self, spec, weights, *, dt=0.001, neurons=100, neuron_type=None, scale_firing_rates=1.0,
+              target="sim", label=None, seed=None, radius=None, tau=None, readout_synapse="default",
+              max_rates=None, intercepts=None, direct=True):
         import nengo
 
         if neurons is None:
-            raise ValueError("loihi backend option neurons must be an integer ≥ 1 (got None): Loihi has no exact "
-                             "mode; use backend='nengo' for it")
+            raise ArgumentError("loihi backend option neurons must be an integer ≥ 1 (got None): Loihi has no "
+                                "exact mode; use backend='nengo' for it")
         neuron_type = nengo.LIF() if neuron_type is None else neuron_type
         if type(neuron_type) not in (nengo.LIF, nengo.SpikingRectifiedLinear):
-            raise ValueError(f"loihi backend option neuron_type must be nengo.LIF() or "
-                             f"nengo.SpikingRectifiedLinear() (got {neuron_type!r}): those are the neurons Loihi "
-                             "runs")
+            raise ArgumentError(f"loihi backend option neuron_type must be nengo.LIF() or "
+                                f"nengo.SpikingRectifiedLinear() (got {neuron_type!r}): those are the neurons "
+                                "Loihi runs")
         if target not in ("sim", "loihi"):
-            raise ValueError(f"loihi backend option target must be 'sim' (the emulator) or 'loihi' (the chip) "
-                             f"(got {target!r})")
+            raise ArgumentError(f"loihi backend option target must be 'sim' (the emulator) or 'loihi' (the chip) "
+                                f"(got {target!r})")
         s = float(scale_firing_rates)
-        options.setdefault("max_rates", nengo.dists.Uniform(LOIHI_MAX_RATES[0] * s, LOIHI_MAX_RATES[1] * s))
-        options.setdefault("intercepts", nengo.dists.Uniform(*LOIHI_INTERCEPTS))
-        options.setdefault("direct", True)  # the memory's recurrence on the chip
+        if max_rates is None:
+            max_rates = nengo.dists.Uniform(LOIHI_MAX_RATES[0] * s, LOIHI_MAX_RATES[1] * s)
+        if intercepts is None:
+            intercepts = nengo.dists.Uniform(*LOIHI_INTERCEPTS)
         net = super().build(spec, weights, dt=dt, neurons=neurons, neuron_type=neuron_type,
-                            scale_firing_rates=s, label=label, seed=seed, **options)
+                            scale_firing_rates=s, label=label, seed=seed, radius=radius, tau=tau,
+                            readout_synapse=readout_synapse, max_rates=max_rates, intercepts=intercepts,
+                            direct=direct)
         net.loihi_target = target
         return net
 
     def _run(self, net, weights, x, state, return_state):
         from lmu_nengo.simulate import run_batch
+
+        from .simulate import Simulator
 
         def simulator(network, dt):
             return Simulator(network, dt=dt, target=getattr(net, "loihi_target", "sim"))
@@ -92,65 +119,11 @@ class LoihiBackend(NengoBackend):
         # the emulator does not implement reset(): one simulator per sequence
         return run_batch(net, weights, x, state, return_state, simulator=simulator, fresh_per_sequence=True)
 
-    def conformance_options(self, spec):
-        """One seeded build: the battery's NRMSE figures are then the same from run to run."""
-        return [{"seed": 0}]
-
-    def readout_lowpass(self, spec, options):
-        """lmu_nengo's readout synapse for spiking neurons, in steps: the kit filters the reference by it, since
-        that is how the outputs are read."""
-        synapse = options.get("readout_synapse", "default")
-        if synapse == "default":
-            from lmu_nengo.memory import SPIKING_READOUT_SYNAPSE as synapse
-        return None if synapse is None else synapse / options.get("dt", 0.001)
-
     def set_weights(self, obj, weights):
         from lmu_nengo.simulate import find_network
 
         net = find_network(obj, self.name)
         if obj is not net:
-            raise ValueError("a Loihi simulator holds its weights on the chip (or the emulator's copy of it): set "
-                             "the weights on the network and build a new simulator")
+            raise ArgumentError("a Loihi simulator holds its weights on the chip (or the emulator's copy of it): "
+                                "set the weights on the network and build a new simulator")
         net.write_weights(weights)
-
-    def conformance_battery(self, quick: bool = False):
-        """Loihi's own small battery: 5 float32 specs the chip can run, order ≤ 6, T ≤ 1000 steps."""
-        from lmu.testing import Case
-
-        H = Hidden
-        base = dict(memory_d=1, order=6, theta=500.0, input_d=1, return_sequences=True, dtype="float32")
-        rows = [
-            ("loihi-memory", {}, 1000),
-            ("loihi-dense-relu", dict(order=4, theta=300.0, input_d=2, hidden=H("dense", 8, "relu")), 600),
-            ("loihi-dense-linear", dict(order=4, theta=300.0, hidden=H("dense", 3), input_to_hidden=True), 600),
-            ("loihi-rnn-relu", dict(order=4, theta=300.0, hidden=H("rnn", 6, "relu")), 600),
-            ("loihi-hidden-to-memory", dict(order=4, theta=300.0, memory_d=2,
-                                            hidden=H("dense", 4, "relu"), hidden_to_memory=True), 600),
-        ]
-        cases = [Case(name, LMUSpec(**{**base, **kw}), steps, 1) for name, kw, steps in rows]
-        return cases[:2] if quick else cases
-
-
-def Simulator(network, dt=0.001, target=None, **kwargs):
-    """``nengo_loihi.Simulator`` for a network that holds a Loihi-built LMU (e.g. with an online readout).
-
-    It keeps passthrough nodes (nengo-loihi 1.1's passthrough removal zeroes what is read downstream of the LMU's
-    recurrent memory) and takes the LMU's ``target`` unless given.
-
-    Examples
-    --------
-    >>> import lmu, lmu_loihi, nengo
-    >>> net = lmu.build(lmu.LMUSpec(memory_d=1, order=4, theta=100, input_d=1), backend="loihi", neurons=20)
-    >>> with lmu_loihi.Simulator(net) as sim:
-    ...     sim.run_steps(10)
-    """
-    import nengo_loihi
-
-    from lmu_nengo.simulate import all_networks
-
-    if target is None:
-        target = next((n.loihi_target for n in all_networks(network) if hasattr(n, "loihi_target")), "sim")
-    kwargs.setdefault("progress_bar", False)
-    kwargs.setdefault("remove_passthrough", False)
-    return nengo_loihi.Simulator(network, dt=dt, target=target, **kwargs)
-

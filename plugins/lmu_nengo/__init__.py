@@ -4,17 +4,18 @@ Design rule: importing this package does not import nengo; the backend imports i
 names that are nengo objects (:class:`LMUNetwork`, :func:`learn_readout`, ...) load it on first access.
 """
 
+import importlib
+
 from .backend import NengoBackend
 
 __all__ = ["NengoBackend", "LMUNetwork", "NeuronMemory", "OnlineReadout", "learn_readout", "weights_of"]
 
-_LAZY = {"LMUNetwork": "network", "NeuronMemory": "memory", "OnlineReadout": "learning",
-         "learn_readout": "learning", "weights_of": "simulate"}
+#: name → the submodule that defines it (imported on first access: these import nengo).
+_LAZY = {"LMUNetwork": "network", "NeuronMemory": "memory", "OnlineReadout": "train", "learn_readout": "train",
+         "weights_of": "simulate"}
 
 
 def __getattr__(name):
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'lmu_nengo' has no attribute {name!r}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from lmu.registry import Backend
+import lmu
 
-__all__ = ["NengoBackend", "NEURON_OPTIONS"]
+__all__ = ["NengoBackend", "NEURON_OPTIONS", "SPIKING_READOUT_SYNAPSE"]
 
-#: Options that only neurons mode takes.
+#: The synapse (seconds) through which readers see a spiking memory (and a spiking relu hidden) by default.
+SPIKING_READOUT_SYNAPSE = 0.02
+#: Options that only neurons mode takes (see :class:`lmu_nengo.NeuronMemory`).
 NEURON_OPTIONS = ("neuron_type", "scale_firing_rates", "radius", "tau", "readout_synapse", "max_rates",
                   "intercepts", "direct")
 
 
-class NengoBackend(Backend):
+class NengoBackend(lmu.Backend):
     """``lmu.build(spec, backend="nengo", dt=0.001, neurons=None, ...)`` → :class:`lmu_nengo.LMUNetwork`.
 
     Options: ``dt`` (seconds per step), ``neurons`` (None: exact mode; an int: neurons per memory dimension),
-    and for neurons mode ``neuron_type``, ``scale_firing_rates``, ``radius``, ``tau``, ``readout_synapse``,
-    ``max_rates``, ``intercepts`` (see :class:`lmu_nengo.NeuronMemory`); ``label``, ``seed``.
-    ``get_weights``/``set_weights``/``lmu.run`` take the network or a ``nengo.Simulator`` built from it.
+    ``label``, ``seed``, and for neurons mode ``neuron_type``, ``scale_firing_rates``, ``radius``, ``tau``,
+    ``readout_synapse``, ``max_rates``, ``intercepts``, ``direct`` (see :class:`lmu_nengo.NeuronMemory`; None
+    means its default). ``get_weights``/``set_weights``/``lmu.run`` take the network or a ``nengo.Simulator``
+    built from it.
     """
 
     name = "nengo"
@@ -25,20 +28,21 @@ class NengoBackend(Backend):
     requires = ("nengo",)
     framework = "nengo"
 
-    def check(self, spec):
-        return []  # the exact mode builds every spec the reference runs
-
-    def build(self, spec, weights, dt=0.001, neurons=None, label=None, seed=None, **options):
-        unknown = sorted(set(options) - set(NEURON_OPTIONS))
-        if unknown:
-            raise TypeError(f"unknown option(s) for the {self.name} backend: {', '.join(unknown)}; it takes dt=, "
-                            f"neurons=, label=, seed= and for neurons mode {', '.join(NEURON_OPTIONS)}")
-        if neurons is None and options:
-            raise ValueError(f"{self.name} backend option(s) {', '.join(sorted(options))} apply to neurons mode "
-                             "only: pass neurons=N (neurons per memory dimension) as well")
-        if not (isinstance(dt, (int, float)) and dt > 0):
-            raise ValueError(f"{self.name} backend option dt must be a time step in seconds > 0 (got {dt!r})")
-        return self._network(spec, weights, dt=float(dt), neurons=neurons, label=label, seed=seed, **options)
+    def build(self, spec, weights, *, dt=0.001, neurons=None, label=None, seed=None, neuron_type=None,
+              scale_firing_rates=None, radius=None, tau=None, readout_synapse="default", max_rates=None,
+              intercepts=None, direct=None):
+        given = {k: v for k, v in dict(neuron_type=neuron_type, scale_firing_rates=scale_firing_rates,
+                                       radius=radius, tau=tau, max_rates=max_rates, intercepts=intercepts,
+                                       direct=direct).items() if v is not None}
+        if readout_synapse != "default":
+            given["readout_synapse"] = readout_synapse
+        if neurons is None and given:
+            raise lmu.ArgumentError(f"{self.name} backend option(s) {', '.join(sorted(given))} apply to neurons "
+                                    "mode only: pass neurons=N (neurons per memory dimension) as well")
+        if isinstance(dt, bool) or not (isinstance(dt, (int, float)) and dt > 0):
+            raise lmu.ArgumentError(f"{self.name} backend option dt must be a time step in seconds > 0 (got "
+                                    f"{dt!r})")
+        return self._network(spec, weights, dt=float(dt), neurons=neurons, label=label, seed=seed, **given)
 
     def _network(self, spec, weights, **options):
         from .network import LMUNetwork
@@ -90,7 +94,7 @@ class NengoBackend(Backend):
                 return False
             find_network(obj, self.name)
             return True
-        except (TypeError, ValueError, ImportError):
+        except (lmu.LMUError, ImportError):
             return False
 
     def spec_of(self, obj):

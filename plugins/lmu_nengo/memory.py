@@ -12,11 +12,12 @@ import nengo
 import numpy as np
 
 from lmu import legendre
+from lmu.errors import ArgumentError
+
+from .backend import SPIKING_READOUT_SYNAPSE
 
 __all__ = ["NeuronMemory", "DEFAULT_MAX_RATES", "SPIKING_READOUT_SYNAPSE", "SPIKING_RELU_RATE"]
 
-#: The synapse (seconds) through which readers see a spiking memory (and a spiking relu hidden) by default.
-SPIKING_READOUT_SYNAPSE = 0.02
 #: Spiking relu neurons of a hidden fire this many Hz per unit of activation (before ``scale_firing_rates``):
 #: at 1 Hz per unit, a layer whose activations are near 1 would hardly spike in a run of a second.
 SPIKING_RELU_RATE = 400.0
@@ -64,12 +65,12 @@ class NeuronMemory(nengo.Network):
                  readout_synapse="default", max_rates=None, intercepts=None, direct=False, label="memory"):
         super().__init__(label=label)
         if not isinstance(neurons, (int, np.integer)) or isinstance(neurons, bool) or neurons < 1:
-            raise ValueError(f"nengo backend option neurons must be an integer ≥ 1 (got {neurons!r}); "
-                             "or None for the exact mode")
+            raise ArgumentError(f"nengo backend option neurons must be an integer ≥ 1 (got {neurons!r}); "
+                                "or None for the exact mode")
         if not (np.isfinite(scale_firing_rates) and scale_firing_rates > 0):
-            raise ValueError(f"nengo backend option scale_firing_rates must be > 0 (got {scale_firing_rates!r})")
+            raise ArgumentError(f"nengo backend option scale_firing_rates must be > 0 (got {scale_firing_rates!r})")
         if not (np.isfinite(tau) and tau > 0):
-            raise ValueError(f"nengo backend option tau must be a time in seconds > 0 (got {tau!r})")
+            raise ArgumentError(f"nengo backend option tau must be a time in seconds > 0 (got {tau!r})")
         self.spec, self.dt, self.tau = spec, float(dt), float(tau)
         self.neuron_type = nengo.LIF() if neuron_type is None else neuron_type
         self.scale_firing_rates = float(scale_firing_rates)
@@ -81,16 +82,16 @@ class NeuronMemory(nengo.Network):
             tau_ref = getattr(self.neuron_type, "tau_ref", None)
             if tau_ref is not None and isinstance(self.neuron_type, (nengo.LIF, nengo.LIFRate)) \
                     and hi >= 1.0 / tau_ref:
-                raise ValueError(f"nengo backend option scale_firing_rates={scale_firing_rates} asks LIF neurons "
-                                 f"for up to {hi:.0f} Hz, beyond their limit 1/tau_ref = {1 / tau_ref:.0f} Hz: "
-                                 f"use scale_firing_rates < {1 / (tau_ref * DEFAULT_MAX_RATES[1]):.2f} or "
-                                 "SpikingRectifiedLinear neurons")
+                raise ArgumentError(f"nengo backend option scale_firing_rates={scale_firing_rates} asks LIF neurons "
+                                    f"for up to {hi:.0f} Hz, beyond their limit 1/tau_ref = {1 / tau_ref:.0f} Hz: "
+                                    f"use scale_firing_rates < {1 / (tau_ref * DEFAULT_MAX_RATES[1]):.2f} or "
+                                    "SpikingRectifiedLinear neurons")
             max_rates = nengo.dists.Uniform(lo, hi)
         radii = np.broadcast_to(np.asarray(radius, dtype=np.float64), (spec.memory_size,)) \
             if np.size(radius) in (1, spec.memory_size) else None
         if radii is None or not np.all(np.isfinite(radii) & (radii > 0)):
-            raise ValueError(f"nengo backend option radius must be a number > 0 or {spec.memory_size} of them, one "
-                             f"per memory dimension (got {radius!r})")
+            raise ArgumentError(f"nengo backend option radius must be a number > 0 or {spec.memory_size} of them, one "
+                                f"per memory dimension (got {radius!r})")
         ens_kwargs = dict(neuron_type=self.neuron_type, max_rates=max_rates)
         if intercepts is not None:
             ens_kwargs["intercepts"] = intercepts

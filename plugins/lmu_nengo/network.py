@@ -4,7 +4,7 @@ Design rule: the network is built from the spec and the canonical weights alone,
 connection (or ensemble) holds which piece of which canonical weight, so that weights can be read back from
 the network or from any simulator built from it (where trained parameters live). One simulator step is one LMU
 step. Nengo delays a connection with ``synapse=0`` by exactly one step and passes ``synapse=None`` within the step:
-every term of DESIGN.md's step that uses the previous step's value (``m_{t-1}``, ``o_{t-1}``, ``h_{t-1}``,
+every term of the design's step (docs/design.rst) that uses the previous step's value (``m_{t-1}``, ``o_{t-1}``, ``h_{t-1}``,
 ``c_{t-1}``) is a ``synapse=0`` connection and everything else ``synapse=None``, which makes the exact mode equal
 the reference to rounding. Importing this module imports nengo: only the backend's methods import it.
 """
@@ -17,6 +17,7 @@ import nengo
 import numpy as np
 
 from lmu import legendre
+from lmu.activations import ACTIVATIONS, mapped
 from lmu.spec import LMUSpec
 from lmu.weights import LMUWeights
 
@@ -24,12 +25,13 @@ from .memory import NeuronMemory
 
 __all__ = ["LMUNetwork", "Piece"]
 
-#: Activations that nengo neurons compute exactly (rate = activation of the input current).
-_NEURON_ACTIVATIONS = {
+#: lmu's activations that nengo neurons compute exactly (rate = activation of the input current); "linear" is a
+#: node.
+NEURON_ACTIVATIONS = mapped({
     "relu": lambda: nengo.RectifiedLinear(),
     "tanh": lambda: nengo.Tanh(tau_ref=1.0),
     "sigmoid": lambda: nengo.Sigmoid(tau_ref=1.0),
-}
+}, "nengo neuron", partial=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,8 +190,8 @@ class LMUNetwork(nengo.Network):
             if "hidden/bias" in w:
                 self.pieces.append(Piece("hidden/bias", ens, None, "neuron_bias", scale))
             pre = ens.neurons
-        elif hidden.kind != "lstm" and act in _NEURON_ACTIVATIONS:
-            ens = nengo.Ensemble(units, 1, neuron_type=_NEURON_ACTIVATIONS[act](), gain=np.ones(units),
+        elif hidden.kind != "lstm" and act in NEURON_ACTIVATIONS:
+            ens = nengo.Ensemble(units, 1, neuron_type=NEURON_ACTIVATIONS[act](), gain=np.ones(units),
                                  bias=np.zeros(units), label="hidden activation")
             pre, scale = ens.neurons, 1.0
             nengo.Connection(pre, self.hidden, synapse=None)
@@ -219,8 +221,6 @@ class LMUNetwork(nengo.Network):
 
     def _lstm_node(self, hidden, units):
         """The Keras LSTM cell as a node: input [gates (4·units), c_{t-1}], output [h_t, c_t]."""
-        from lmu.reference import ACTIVATIONS
-
         from .simulate import timed
 
         act = ACTIVATIONS[hidden.activation or "tanh"]

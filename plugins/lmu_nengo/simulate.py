@@ -12,6 +12,8 @@ import weakref
 
 import numpy as np
 
+from lmu.errors import ArgumentError
+
 __all__ = ["find_network", "all_networks", "weights_of", "load_weights_into", "run_batch", "state_probes"]
 
 
@@ -27,12 +29,12 @@ def find_network(obj, backend_name: str):
         return obj
     top = _toplevel(obj)
     if top is None:
-        raise TypeError(f"{type(obj).__name__} is neither an LMUNetwork nor a simulator built from one")
+        raise ArgumentError(f"{type(obj).__name__} is neither an LMUNetwork nor a simulator built from one")
     found = [n for n in all_networks(top) if isinstance(n, LMUNetwork) and n.lmu_backend == backend_name]
     if len(found) != 1:
-        raise ValueError(f"the simulator's network holds {len(found)} LMU networks built by backend "
-                         f"{backend_name!r}; pass the network itself, or use "
-                         "lmu_nengo.weights_of(network, simulator)")
+        raise ArgumentError(f"the simulator's network holds {len(found)} LMU networks built by backend "
+                            f"{backend_name!r}; pass the network itself, or use "
+                            "lmu_nengo.weights_of(network, simulator)")
     return found[0]
 
 
@@ -92,8 +94,8 @@ def load_weights_into(net, sim, weights):
     """Write canonical weights into a built simulator's weight arrays (nengo's reference simulator)."""
     current = weights_of(net, sim)
     if "theta" in weights and float(weights["theta"]) != float(current["theta"]):
-        raise ValueError("set_weights on a simulator cannot change theta (the system matrices are built in): set "
-                         "the weights on the network and build a new simulator")
+        raise ArgumentError("set_weights on a simulator cannot change theta (the system matrices are built in): set "
+                            "the weights on the network and build a new simulator")
     w = {name: np.asarray(arr, dtype=np.float64) for name, arr in weights.items()}
     sig = sim.model.sig
     for p in net.pieces:
@@ -109,8 +111,8 @@ def load_weights_into(net, sim, weights):
         try:
             arr.setflags(write=True)
         except ValueError as exc:
-            raise ValueError("this simulator keeps its weights read-only: set the weights on the network and "
-                             "build a new simulator") from exc
+            raise ArgumentError("this simulator keeps its weights read-only: set the weights on the network and "
+                                "build a new simulator") from exc
         arr[...] = np.reshape(new, arr.shape)
         arr.setflags(write=flags)
     net.write_weights(weights)  # the network follows, so a simulator built later agrees
@@ -160,8 +162,8 @@ def run_batch(net, weights, x, state=None, return_state=False, simulator=None, p
     spec, dt = net.lmu_spec, net.dt
     batch, steps = x.shape[:2]
     if state is not None and net.neurons is not None:
-        raise ValueError("run(state=...) continues a sequence exactly, which only the exact mode can: the memory "
-                         "of neurons mode lives in its neurons; build with neurons=None to stream")
+        raise ArgumentError("run(state=...) continues a sequence exactly, which only the exact mode can: the memory "
+                            "of neurons mode lives in its neurons; build with neurons=None to stream")
     holder = {"x": np.zeros((steps, spec.input_d))}
 
     def feed(t):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.metadata
 
+from lmu.errors import ArgumentError
 from lmu_nengo.backend import NengoBackend
 
 __all__ = ["NengoDLBackend", "MAX_TENSORFLOW"]
@@ -54,10 +55,8 @@ class NengoDLBackend(NengoBackend):
                     'it an environment of its own: python -m venv dl && dl/bin/pip install "lmu[nengo-dl]"')
         return super().unavailable()
 
-    def build(self, spec, weights, dt=0.001, label=None, seed=None, **options):
-        if options:
-            raise TypeError(f"unknown option(s) for the nengo_dl backend: {', '.join(sorted(options))}; it takes "
-                            "dt=, label=, seed= (it builds the exact network; for neurons use backend='nengo')")
+    def build(self, spec, weights, *, dt=0.001, label=None, seed=None):
+        """The exact network (for neurons use ``backend="nengo"``)."""
         return super().build(spec, weights, dt=dt, label=label, seed=seed)
 
     def _network(self, spec, weights, **options):
@@ -70,12 +69,12 @@ class NengoDLBackend(NengoBackend):
 
         net = find_network(obj, self.name)
         if obj is not net:
-            raise ValueError("NengoDL keeps a simulator's parameters in its TensorFlow model: set the weights on the "
-                             "network and build a new nengo_dl.Simulator (sim.freeze_params(net) carries a "
-                             "simulator's training back into the network)")
+            raise ArgumentError("NengoDL keeps a simulator's parameters in its TensorFlow model: set the weights on the "
+                                "network and build a new nengo_dl.Simulator (sim.freeze_params(net) carries a "
+                                "simulator's training back into the network)")
         net.write_weights(weights)
 
     def _run(self, net, weights, x, state, return_state):
-        from .simulate import run_batched
+        from .simulate import run_batch
 
-        return run_batched(net, weights, x, state, return_state)
+        return run_batch(net, weights, x, state, return_state)

@@ -12,15 +12,21 @@ import nengo
 import nengo_dl
 import numpy as np
 
+from lmu.activations import mapped
 from lmu_nengo.network import LMUNetwork
 
-__all__ = ["LMUNetworkDL"]
+__all__ = ["LMUNetworkDL", "ACTIVATIONS"]
 
 
-def _tf_activation(name):
+def _tensorflow_activations():
     import tensorflow as tf
 
-    return {"linear": lambda v: v, "tanh": tf.tanh, "relu": tf.nn.relu, "sigmoid": tf.sigmoid}[name]
+    return mapped({"linear": lambda v: v, "tanh": tf.tanh, "relu": tf.nn.relu, "sigmoid": tf.sigmoid},
+                  "TensorFlow")
+
+
+#: lmu's activation table (:mod:`lmu.activations`) in TensorFlow (nengo-dl imports TensorFlow anyway).
+ACTIVATIONS = _tensorflow_activations()
 
 
 class LMUNetworkDL(LMUNetwork):
@@ -43,8 +49,8 @@ class LMUNetworkDL(LMUNetwork):
             self.config[ens].trainable = False
 
     def _lstm_node(self, hidden, units):
-        act = _tf_activation(hidden.activation or "tanh")
-        rec_act = _tf_activation(hidden.recurrent_activation)
+        act = ACTIVATIONS[hidden.activation]
+        rec_act = ACTIVATIONS[hidden.recurrent_activation]
 
         def lstm(t, v):
             import tensorflow as tf

@@ -13,10 +13,10 @@ import os
 
 import numpy as np
 
-__all__ = ["run_batched"]
+__all__ = ["run_batch"]
 
 
-def run_batched(net, weights, x, state=None, return_state=False):
+def run_batch(net, weights, x, state=None, return_state=False):
     """Outputs at every step ``(batch, T, output_size)`` (and the final state) of ``x`` through NengoDL."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import nengo
@@ -48,3 +48,13 @@ def run_batched(net, weights, x, state=None, return_state=False):
         return out, {key: np.asarray(result[p][:, -1], dtype=np.float64) for key, p in probes.items()
                      if key != "output"}
     return out
+
+
+def __getattr__(name):
+    if name == "run_batched":  # lmu 0.4's name; lmu_nengo.simulate calls the same thing run_batch
+        import warnings
+
+        warnings.warn("lmu_nengo_dl.simulate.run_batched is deprecated and will be removed in lmu 0.6: use "
+                      "run_batch", DeprecationWarning, stacklevel=2)
+        return run_batch
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,36 +2,36 @@
 
 import sys
 
-from lmu.registry import Backend, modes_that_apply
+import lmu
+from lmu.backend import Mode, mode_refusal
 
 __all__ = ["TorchBackend", "MODES"]
 
-MODES = ("auto", "step", "fft", "raw", "last")
+_MODES = (
+    Mode("auto", summary="the fastest mode that applies to the spec and the sequence"),
+    Mode("step", summary="the cell stepped over time"),
+    Mode("fft", needs=("lti",), summary="the memory for every step at once by FFT convolution"),
+    Mode("raw", needs=("lti",), summary="the memory for every step at once by direct convolution with the "
+                                        "truncated impulse response"),
+    Mode("last", needs=("lti", "last_step"), summary="the memory at the last step only"),
+)
+MODES = tuple(m.name for m in _MODES)
 
 
-class TorchBackend(Backend):
+class TorchBackend(lmu.Backend):
     """``lmu.build(spec, backend="torch", mode="auto", device=None)`` → :class:`lmu_torch.LMU`.
 
-    Options: ``mode`` ("auto", "step", "fft", "raw", "last"), ``device`` (where the module is put).
+    Options: ``mode`` (one of :data:`MODES`: "auto", "step", "fft", "raw", "last"), ``device`` (where the module
+    is put).
     """
 
     name = "torch"
     extra = "torch"
     requires = ("torch",)
     framework = "torch"
+    modes = _MODES
 
-    def check(self, spec):
-        return []  # every spec the reference runs
-
-    def conformance_options(self, spec):
-        """Every mode that applies to the spec (``lmu check`` runs the kit in each)."""
-        return modes_that_apply(spec, MODES, _check_mode)
-
-    def build(self, spec, weights, mode="auto", device=None, **options):
-        if options:
-            raise TypeError(f"unknown option(s) for the torch backend: {', '.join(sorted(options))}; "
-                            "it takes mode= and device=")
-        _check_mode(spec, mode)
+    def build(self, spec, weights, *, mode="auto", device=None):
         from .module import LMU
 
         model = LMU(spec, weights, mode=mode)
@@ -68,14 +68,8 @@ class TorchBackend(Backend):
         return module is not None and isinstance(obj, module.LMU)
 
 
-def _check_mode(spec, mode):
-    if mode not in MODES:
-        raise ValueError(f"torch backend option mode must be one of {', '.join(MODES)} (got {mode!r})")
-    if mode in ("fft", "raw", "last") and not spec.is_lti:
-        why = "hidden_to_memory" if spec.hidden_to_memory else "memory_to_memory"
-        raise ValueError(f"mode={mode!r} computes the memory for all steps at once, which needs an LTI spec; this "
-                         f"spec has {why}=True, so its memory depends on itself step by step: use mode='step' "
-                         "or 'auto'")
-    if mode == "last" and (spec.return_sequences or (spec.hidden is not None and spec.hidden.kind != "dense")):
-        raise ValueError("mode='last' computes only the final memory, so it needs return_sequences=False and a "
-                         "hidden cell without recurrence (None or dense): use mode='fft', 'raw' or 'auto'")
+def check_mode(spec, mode) -> None:
+    """Refuse a mode that is unknown (:class:`lmu.ArgumentError`) or cannot run the spec (:class:`lmu.UnsupportedSpec`)."""
+    reason = mode_refusal(TorchBackend, spec, mode)
+    if reason is not None:
+        raise (lmu.UnsupportedSpec if mode in MODES else lmu.ArgumentError)(reason)

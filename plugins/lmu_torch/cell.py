@@ -13,10 +13,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lmu.activations import mapped
+
 __all__ = ["ACTIVATIONS", "build_hidden", "is_fused", "cell_step", "hidden_sequence", "hidden_weights",
            "set_hidden_weights"]
 
-ACTIVATIONS = {"linear": lambda v: v, "tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid}
+#: lmu's activation table (:mod:`lmu.activations`) in torch.
+ACTIVATIONS = mapped({"linear": lambda v: v, "tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid},
+                     "torch")
 
 
 class LoopCell(nn.Module):

@@ -1,10 +1,12 @@
 """``lmu_torch.LMU``: the LMU as a ``torch.nn.Module``, in step mode or in the parallel modes of an LTI spec.
 
-Design rule: one forward that follows DESIGN.md's step order exactly; the parallel modes only change *how* the
+Design rule: one forward that follows the step order of the design document (docs/design.rst) exactly; the parallel modes only change *how* the
 memory is computed (all steps at once) and how the hidden cell runs (fused), never *what* is computed, so that every
 mode passes the same conformance kit. The memory is always computed in the model's dtype (float32 at least), also
 under ``torch.autocast``; only the hidden cell follows autocast.
 """
+
+import warnings
 
 import numpy as np
 import torch
@@ -47,7 +49,10 @@ class LMU(nn.Module):
     """
 
     def __init__(self, spec: LMUSpec, weights: LMUWeights, mode: str = "auto"):
+        from .backend import check_mode
+
         super().__init__()
+        check_mode(spec, mode)
         self.lmu_spec = spec
         self.lmu_backend = "torch"
         self.mode = mode
@@ -157,6 +162,9 @@ class LMU(nn.Module):
     # ------------------------------------------------------------------------------------------------ forward
     def pick_mode(self, steps: int, lengths=None) -> str:
         """The mode ``auto`` runs for a sequence of ``steps`` (explicit modes are returned as they are)."""
+        if lengths is not None:
+            warnings.warn("LMU.pick_mode(steps, lengths): lengths never changed the choice and is deprecated; it "
+                          "will be removed in lmu 0.6", DeprecationWarning, stacklevel=2)
         spec = self.lmu_spec
         if self.mode != "auto":
             return self.mode
@@ -178,7 +186,7 @@ class LMU(nn.Module):
         batch, steps = x.shape[:2]
         st, given = check_state(self, state, batch)
         lengths = check_lengths(lengths, batch, steps)
-        mode = self.pick_mode(steps, lengths)
+        mode = self.pick_mode(steps)
         e_mask = r_mask = None
         if self.training and spec.dropout > 0:
             e_mask = self._dropout_mask((batch, spec.enc_d), spec.dropout)

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 import lmu
+from lmu.progress import bar
 
 __all__ = ["fit", "build_classifier"]
 
@@ -51,7 +52,7 @@ def _evaluate(net, x, y, batch):
     return total / len(y), correct / len(y)
 
 
-def fit(model, data, options, progress):
+def fit(model, data, options):
     """Train ``model`` on ``data`` with ``options`` (see :func:`lmu.train.train`)."""
     device = torch.device(options.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     net = build_classifier(model, options.seed).to(device)
@@ -67,7 +68,7 @@ def fit(model, data, options, progress):
     eval_batch = max(batch, 500)
     for epoch in range(1, options.epochs + 1):
         net.train()
-        bar = progress(f"epoch {epoch}/{options.epochs}", options.progress)
+        progress = bar(steps, f"epoch {epoch}/{options.epochs}", options.progress)
         started = time.perf_counter()
         order = torch.as_tensor(rng.permutation(n), device=device)
         total, correct = 0.0, 0
@@ -82,7 +83,9 @@ def fit(model, data, options, progress):
             opt.step()
             total += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(-1) == yb).sum())
-            bar(step + 1, steps, loss=total / min((step + 1) * batch, n))
+            progress.update()
+            progress.set_postfix(loss=total / min((step + 1) * batch, n))
+        progress.close()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - started

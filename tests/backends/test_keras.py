@@ -10,7 +10,7 @@ import lmu.testing as kit  # noqa: E402
 
 BACKEND = lmu.registry.get_backend("keras")
 CASES = [(case, opts["mode"]) for case in kit.cases() if not BACKEND.check(case.spec)
-         for opts in BACKEND.conformance_options(case.spec)]
+         for opts in kit.option_sets(BACKEND, case.spec)]
 
 
 def _tensorflow_version():

@@ -222,7 +222,7 @@ def test_built_layer_survives_save_and_load(tmp_path, spec, mode, functional):
 
 @pytest.mark.xfail(reason="layers.make_layer builds the feedforward form for ceil(5·θ) steps when seq_len is None, "
                           "which fixes keras-lmu's FFT length: Keras cannot call it on another fixed length",
-                   strict=False)
+                   strict=True)
 def test_default_built_layer_in_a_fixed_length_model():
     layer = lmu.build(SAVED, backend="keras")  # LTI: keras_lmu.LMU → LMUFeedforward; seq_len=None
     model = keras.Sequential([keras.Input((T, 2)), layer])
