@@ -75,7 +75,8 @@ if importlib.util.find_spec("torch") is None:
 
 # -- doctest -------------------------------------------------------------------------------------------------
 # Only the explicit ``.. doctest::`` / ``.. testcode::`` blocks of these pages: the examples in the docstrings
-# that autodoc pulls in run under pytest (--doctest-modules), in their own module's namespace.
+# that autodoc pulls in run under pytest (--doctest-modules on lmu/ and plugins/, each plugin's skipped where its
+# framework is not installed; see conftest.py), in their own module's namespace.
 doctest_test_doctest_blocks = ""
 # The examples that need PyTorch carry ``:skipif: torch is None``, and those that need keras-lmu
 # ``:skipif: keras_lmu is None``, so that the pages also check without them.
@@ -123,7 +124,39 @@ html_theme_options = {
 html_static_path = ["_static"] if os.path.isdir(os.path.join(os.path.dirname(__file__), "_static")) else []
 
 
+def _field_table_directive():
+    """``.. lmu-field-table:: LMUSpec`` (or ``Hidden``): the spec's field table, generated from the table that
+    validates the fields (lmu.spec.SPEC_FIELDS / HIDDEN_FIELDS), so that the docs cannot drift from the code."""
+    from docutils import nodes
+    from docutils.parsers.rst import Directive
+    from docutils.statemachine import StringList
+
+    class FieldTable(Directive):
+        required_arguments = 1
+
+        def run(self):
+            from lmu.spec import HIDDEN_FIELDS, SPEC_FIELDS, field_rows
+
+            table = {"LMUSpec": SPEC_FIELDS, "Hidden": HIDDEN_FIELDS}[self.arguments[0]]
+            lines = [".. list-table::", "   :header-rows: 1", "   :widths: 18 26 14 42", "",
+                     "   * - Field", "     - Accepts", "     - Default", "     - Meaning"]
+            def text(value):  # plain text, with rst's markup characters escaped
+                for char in "\\`*_|":
+                    value = value.replace(char, "\\" + char)
+                return value
+
+            for name, accepts, default, meaning in field_rows(table):
+                lines += [f"   * - ``{name}``", f"     - {text(accepts)}", f"     - ``{default}``",
+                          f"     - {text(meaning[0].upper() + meaning[1:])}."]
+            container = nodes.container()
+            self.state.nested_parse(StringList(lines, source="lmu.spec"), self.content_offset, container)
+            return container.children
+
+    return FieldTable
+
+
 def setup(app):
+    app.add_directive("lmu-field-table", _field_table_directive())
     if not HAVE_MATPLOTLIB:
         from docutils import nodes
         from docutils.parsers.rst import Directive, directives

@@ -14,26 +14,26 @@ __all__ = ["LAYERS", "TIERS", "layer_of"]
 #: row or a later one.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundations", ("_version", "errors")),
-    ("foundations", ("legendre", "activations", "arrays", "progress", "signals", "_architecture")),
+    ("foundations", ("legendre", "activations", "arrays", "fields", "progress", "signals", "_architecture")),
     ("values", ("spec",)),
     ("values", ("weights",)),
     ("contract", ("backend",)),
     ("reference", ("reference",)),
     ("discovery", ("registry",)),
-    ("tools", ("datasets", "testing", "demo")),
-    ("tools", ("train", "plots")),
+    ("tools", ("datasets", "battery", "demo")),
+    ("tools", ("testing", "train", "plots")),
     ("tools", ("cli",)),
 )
 
 #: What each tier is for, in the order of the layers.
 TIERS: dict[str, str] = {
     "foundations": "no lmu imports but errors: the error hierarchy, the mathematics, the activation table, "
-                   "array checks, progress and test signals",
+                   "array checks, the spec's field rows, progress and test signals",
     "values": "the spec (validated from one field table) and its canonical weights",
     "contract": "what a backend must do and may declare (lmu.Backend)",
     "reference": "the numpy backend, the executable definition of the semantics",
     "discovery": "finding backends (built-ins, entry points, register()) and dispatching to them",
-    "tools": "the conformance kit, datasets, training, the demo, plots and the command line",
+    "tools": "the conformance battery and kit, datasets, training, the demo, plots and the command line",
 }
 
 

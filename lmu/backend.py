@@ -11,25 +11,31 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import difflib
 import importlib.util
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from .errors import ArgumentError
+from .errors import ArgumentError, UnsupportedSpec
 from .spec import LMUSpec
 from .weights import LMUWeights
 
 __all__ = ["Backend", "Mode", "Accuracy", "EXACT", "CONDITIONS", "install_command", "mode_refusal",
-           "modes_that_apply", "missing_modules"]
+           "modes_that_apply", "check_options", "missing_modules"]
 
-#: The conditions a :class:`Mode` may need, each a test on the spec and what it means in words.
-CONDITIONS: dict[str, tuple[Callable[[LMUSpec], bool], str]] = {
+#: The conditions a :class:`Mode` may need: a test on the spec, what it means, and what in a spec breaks it.
+CONDITIONS: dict[str, tuple[Callable[[LMUSpec], bool], str, Callable[[LMUSpec], list[str]]]] = {
     "lti": (lambda spec: spec.is_lti,
-            "an LTI spec (no hidden_to_memory, no memory_to_memory), whose memory can be computed for all steps "
-            "at once"),
-    "fixed_theta": (lambda spec: not spec.trainable_theta, "a fixed θ (trainable_theta=False)"),
+            "an LTI spec (no hidden_to_memory, no memory_to_memory)",
+            lambda spec: [f"{f}=True" for f in ("hidden_to_memory", "memory_to_memory") if getattr(spec, f)]),
+    "fixed_theta": (lambda spec: not spec.trainable_theta, "a fixed θ (trainable_theta=False)",
+                    lambda spec: ["trainable_theta=True"]),
     "last_step": (lambda spec: not spec.return_sequences and (spec.hidden is None or spec.hidden.kind == "dense"),
-                  "return_sequences=False and a hidden cell without recurrence (None or dense)"),
+                  "return_sequences=False and a hidden cell without recurrence (None or dense)",
+                  lambda spec: (["return_sequences=True"] if spec.return_sequences else [])
+                  + ([f"hidden kind {spec.hidden.kind!r}"] if spec.hidden is not None
+                     and spec.hidden.kind != "dense" else [])),
 }
 
 
@@ -54,12 +60,14 @@ class Mode:
                                   f"{', '.join(CONDITIONS)}")
 
     def refusal(self, spec: LMUSpec) -> str | None:
-        """Why this mode cannot compute ``spec`` (None when it can)."""
-        unmet = [CONDITIONS[n][1] for n in self.needs if not CONDITIONS[n][0](spec)]
+        """Why this mode cannot compute ``spec`` (None when it can): what it needs and what the spec has."""
+        unmet = [n for n in self.needs if not CONDITIONS[n][0](spec)]
         if not unmet:
             return None
         what = f"mode={self.name!r} is {self.summary}, which" if self.summary else f"mode={self.name!r}"
-        return f"{what} needs {' and '.join(unmet)}"
+        needs = " and ".join(CONDITIONS[n][1] for n in unmet)
+        has = [flag for n in unmet for flag in CONDITIONS[n][2](spec)]
+        return f"{what} needs {needs}; this spec has {', '.join(has)}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,8 +77,8 @@ class Accuracy:
     ``nrmse=None`` (:data:`EXACT`): the kit's fixed relative tolerances (1e-9 in float64, 2e-5 in float32) on its
     whole battery. A number: the backend approximates (spiking hardware) and is held to that NRMSE on its own
     ``battery`` of ``(id, spec, steps)`` cases of one sequence, or ``(id, spec, steps, batch)`` (the first ``quick``
-    of them for a quick check), with the reference read through a lowpass of ``readout_lowpass`` steps, as the backend's outputs
-    are.
+    of them for a quick check), with the reference read through a lowpass of ``readout_lowpass`` steps, as the
+    backend's outputs are.
     """
 
     nrmse: float | None = None
@@ -212,8 +220,8 @@ def mode_refusal(backend, spec: LMUSpec, mode) -> str | None:
     >>> from lmu.reference import NumpyBackend
     >>> spec = lmu.LMUSpec(memory_d=1, order=4, theta=8, input_d=1, memory_to_memory=True)
     >>> print(mode_refusal(NumpyBackend(), spec, "fft"))
-    mode='fft' needs an LTI spec (no hidden_to_memory, no memory_to_memory), whose memory can be computed for \
-all steps at once; this spec has memory_to_memory=True: use mode='step' or 'auto'
+    mode='fft' needs an LTI spec (no hidden_to_memory, no memory_to_memory); this spec has memory_to_memory=True: \
+use mode='step' or 'auto'
     """
     modes = {m.name: m for m in getattr(backend, "modes", ())}
     if mode not in modes:
@@ -222,14 +230,50 @@ all steps at once; this spec has memory_to_memory=True: use mode='step' or 'auto
     reason = modes[mode].refusal(spec)
     if reason is None:
         return None
-    has = [f"{flag}=True" for flag in ("hidden_to_memory", "memory_to_memory", "trainable_theta",
-                                       "return_sequences") if getattr(spec, flag)]
-    if spec.hidden is not None and spec.hidden.kind != "dense":
-        has.append(f"a {spec.hidden.kind} hidden")
     default = next(iter(modes))
     usable = sorted((m for m in modes if modes[m].refusal(spec) is None), key=lambda m: m == default)
-    usable = [repr(m) for m in usable]  # the default last: "use mode='step' or 'auto'"
-    return f"{reason}; this spec has {', '.join(has)}: use mode={' or '.join(usable)}"
+    return f"{reason}: use mode={' or '.join(repr(m) for m in usable)}"  # the default last: "'step' or 'auto'"
+
+
+def check_options(backend, spec: LMUSpec, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Refuse options that ``backend.build`` does not take (naming the closest one) and a ``mode`` the backend or
+    the spec cannot run; returns the options unchanged.
+
+    The options a backend takes are the keyword parameters of its ``build`` after ``spec`` and ``weights``; a
+    ``build`` with ``**options`` checks its own.
+
+    Examples
+    --------
+    >>> import lmu
+    >>> spec = lmu.LMUSpec(memory_d=1, order=4, theta=8, input_d=1)
+    >>> from lmu.reference import NumpyBackend
+    >>> check_options(NumpyBackend(), spec, {"mdoe": "step"})
+    Traceback (most recent call last):
+    ...
+    lmu.errors.ArgumentError: unknown option 'mdoe' (did you mean mode=?) for the numpy backend; it takes only \
+the option mode=
+    """
+    params = list(inspect.signature(backend.build).parameters.values())[2:]  # after spec, weights
+    accepted = [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    open_ended = any(p.kind is p.VAR_KEYWORD for p in params)
+    unknown = [name for name in options if name not in accepted]
+    if unknown and not open_ended:
+        name = getattr(backend, "name", "?")
+        takes = ("no options" if not accepted else f"only the option {accepted[0]}=" if len(accepted) == 1
+                 else ", ".join(f"{a}=" for a in accepted[:-1]) + f" and {accepted[-1]}=")
+        parts = []
+        for bad in unknown:
+            close = difflib.get_close_matches(str(bad), accepted, n=1)
+            parts.append(f"{bad!r}" + (f" (did you mean {close[0]}=?)" if close else ""))
+        noun = "option" if len(unknown) == 1 else "options"
+        raise ArgumentError(f"unknown {noun} {', '.join(parts)} for the {name} backend; it takes {takes}")
+    if "mode" in options and getattr(backend, "modes", ()):
+        reason = mode_refusal(backend, spec, options["mode"])
+        if reason is not None:
+            known = {m.name for m in backend.modes}
+            error = UnsupportedSpec if options["mode"] in known else ArgumentError
+            raise error(reason)
+    return dict(options)
 
 
 def modes_that_apply(backend, spec: LMUSpec) -> list[str]:

@@ -12,7 +12,7 @@ import math
 import sys
 
 from ._version import __version__
-from .errors import BackendUnavailable, LMUError, SpecError
+from .errors import ArgumentError, BackendUnavailable, LMUError
 from .registry import backends as list_backends
 from .registry import get_backend
 
@@ -103,21 +103,26 @@ def _cmd_plot(args) -> int:
     from .plots import plot_basis
 
     if args.order < 1:
-        raise SpecError(f"--order must be a positive integer (got {args.order})")
+        raise ArgumentError(f"--order must be a positive integer (got {args.order})")
     plot_basis(args.order, args.output)
     print(f"wrote {args.output}")
     return 0
 
 
 def _cmd_spec(args) -> int:
-    from .spec import LMUSpec
+    from .spec import LMUSpec, json_schema
     from .weights import weight_shapes
 
+    if args.schema:
+        print(json.dumps(json_schema(), indent=2))
+        return 0
+    if args.file is None:
+        raise ArgumentError("lmu spec needs a spec FILE to check (or --schema to print the JSON schema)")
     try:
         with open(args.file, encoding="utf-8") as fh:
             text = fh.read()
     except OSError as err:
-        raise SpecError(f"cannot read spec file {args.file!r}: {err.strerror}") from None
+        raise ArgumentError(f"cannot read spec file {args.file!r}: {err.strerror}") from None
     spec = LMUSpec.from_json(text)
     print(json.dumps(spec.to_dict(), indent=2))
     shapes = weight_shapes(spec)
@@ -152,6 +157,22 @@ def _cmd_train(args) -> int:
 
 
 _MODEL_LINE = {"lmu": "order 256, rnn 212", "lmu-parallel": "order 468, dense 346 (relu)", "lstm": "LSTM 160"}
+
+
+def _spec_fields_help(width: int = 100) -> str:
+    """The spec's fields, from the field table (``lmu.spec.SPEC_FIELDS``), for ``lmu spec --help``."""
+    import textwrap
+
+    from .spec import HIDDEN_FIELDS, SPEC_FIELDS, field_rows
+
+    lines = []
+    for title, table in (("LMUSpec fields", SPEC_FIELDS), ("Hidden fields (the value of \"hidden\")", HIDDEN_FIELDS)):
+        lines.append(f"{title}:")
+        for name, accepts, default, help_ in field_rows(table):
+            lines.append(f"  {name} = {default}: {accepts}")
+            lines.extend(textwrap.wrap(help_, width, initial_indent="      ", subsequent_indent="      "))
+        lines.append("")
+    return "\n".join(lines)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -208,8 +229,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("spec", help="validate a spec JSON file and print it normalized")
-    p.add_argument("file")
+    p = sub.add_parser("spec", help="validate a spec JSON file and print it normalized",
+                       description="Validate an LMU spec JSON file (as LMUSpec.to_json writes it) and print it\n"
+                                   "normalized, or print the JSON schema of such files.",
+                       epilog=_spec_fields_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("file", nargs="?", help="the spec file (JSON)")
+    p.add_argument("--schema", action="store_true", help="print the JSON schema of a spec file and exit")
     p.set_defaults(func=_cmd_spec)
     return parser
 

@@ -15,7 +15,6 @@ import dataclasses
 import difflib
 import importlib
 import importlib.metadata
-import inspect
 import os
 import re
 import threading
@@ -25,7 +24,7 @@ from typing import Any
 
 from . import arrays
 from ._version import __version__
-from .backend import Backend, mode_refusal
+from .backend import Backend, check_options
 from .errors import ArgumentError, BackendUnavailable, SpecError, UnsupportedSpec
 from .spec import LMUSpec
 from .weights import LMUWeights, init_weights
@@ -38,7 +37,6 @@ __all__ = [
     "backends",
     "get_backend",
     "build",
-    "check_options",
     "register",
     "unregister",
     "refresh",
@@ -315,46 +313,6 @@ def _coerce_weights(spec: LMUSpec, weights) -> LMUWeights:
         raise ArgumentError(f"weights must be lmu.LMUWeights or a mapping name -> array (got "
                             f"{type(weights).__name__})")
     return LMUWeights(spec, weights)
-
-
-def check_options(backend, spec: LMUSpec, options: Mapping[str, Any]) -> dict[str, Any]:
-    """Refuse options that ``backend.build`` does not take (naming the closest one) and a ``mode`` the backend or
-    the spec cannot run; returns the options unchanged.
-
-    The options a backend takes are the keyword parameters of its ``build`` after ``spec`` and ``weights``; a
-    ``build`` with ``**options`` checks its own.
-
-    Examples
-    --------
-    >>> import lmu
-    >>> spec = lmu.LMUSpec(memory_d=1, order=4, theta=8, input_d=1)
-    >>> check_options(get_backend("numpy"), spec, {"mdoe": "step"})
-    Traceback (most recent call last):
-    ...
-    lmu.errors.ArgumentError: unknown option 'mdoe' (did you mean mode=?) for the numpy backend; it takes only \
-the option mode=
-    """
-    params = list(inspect.signature(backend.build).parameters.values())[2:]  # after spec, weights
-    accepted = [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    open_ended = any(p.kind is p.VAR_KEYWORD for p in params)
-    unknown = [name for name in options if name not in accepted]
-    if unknown and not open_ended:
-        name = getattr(backend, "name", "?")
-        takes = ("no options" if not accepted else f"only the option {accepted[0]}=" if len(accepted) == 1
-                 else ", ".join(f"{a}=" for a in accepted[:-1]) + f" and {accepted[-1]}=")
-        parts = []
-        for bad in unknown:
-            close = difflib.get_close_matches(str(bad), accepted, n=1)
-            parts.append(f"{bad!r}" + (f" (did you mean {close[0]}=?)" if close else ""))
-        noun = "option" if len(unknown) == 1 else "options"
-        raise ArgumentError(f"unknown {noun} {', '.join(parts)} for the {name} backend; it takes {takes}")
-    if "mode" in options and getattr(backend, "modes", ()):
-        reason = mode_refusal(backend, spec, options["mode"])
-        if reason is not None:
-            known = {m.name for m in backend.modes}
-            error = UnsupportedSpec if options["mode"] in known else ArgumentError
-            raise error(reason)
-    return dict(options)
 
 
 def build(spec: LMUSpec, backend=None, weights=None, **options):

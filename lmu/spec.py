@@ -26,6 +26,7 @@ from .activations import ACTIVATIONS  # the one activation table (iterating it g
 from .activations import DEFAULTS as _DEFAULT_ACTIVATION
 from .activations import NAMES as _ACTIVATION_NAMES
 from .errors import SpecError
+from .fields import REQUIRED, Field, short
 from .legendre import DISCRETIZERS, euler_min_theta
 
 __all__ = ["LMUSpec", "Hidden", "Field", "SPEC_FIELDS", "HIDDEN_FIELDS", "SCHEMA_VERSION", "json_schema",
@@ -46,117 +47,6 @@ INITIALIZERS = (
     "zeros",
     "ones",
 )
-_REQUIRED = object()  # the default of a field that has none
-
-
-# ------------------------------------------------------------------------------------------------ the field table
-def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _is_bool(value) -> bool:
-    return isinstance(value, (bool, np.bool_))
-
-
-@dataclasses.dataclass(frozen=True)
-class Field:
-    """One field of a spec: how it is validated, described in the JSON schema and documented.
-
-    ``kind`` is one of ``"int"`` (an integer ≥ ``minimum``), ``"number"`` (a finite number > 0), ``"rate"`` (a
-    number in [0, 1)), ``"bool"``, ``"choice"`` (one of ``choices``; None too when ``nullable``), ``"dtype"``
-    (a dtype name, or anything ``numpy.dtype`` turns into one) and ``"hidden"`` (None or a :class:`Hidden`).
-    """
-
-    name: str
-    kind: str
-    help: str
-    default: Any = _REQUIRED
-    minimum: int = 1
-    choices: tuple = ()
-    nullable: bool = False
-
-    @property
-    def required(self) -> bool:
-        """Whether the field has no default."""
-        return self.default is _REQUIRED
-
-    def expected(self) -> str:
-        """What the field accepts, as the end of the sentence "X must be ..."."""
-        if self.kind == "int":
-            return "a positive integer" if self.minimum == 1 else f"an integer >= {self.minimum}"
-        if self.kind == "number":
-            return "a finite number > 0"
-        if self.kind == "rate":
-            return "a number in [0, 1)"
-        if self.kind == "bool":
-            return "True or False"
-        if self.kind == "hidden":
-            return 'None or lmu.Hidden(kind, units), e.g. Hidden("rnn", units=64)'
-        listed = ", ".join(repr(c) for c in self.choices)
-        return f"one of {listed}" + (", or None" if self.nullable else "")
-
-    def validate(self, owner: str, value: Any) -> Any:
-        """The normalized value (plain ``int``, ``float``, ``bool``, ``str``), or a :class:`SpecError`."""
-        kind = self.kind
-        if kind == "int":
-            if not _is_bool(value) and isinstance(value, (int, np.integer)) and value >= self.minimum:
-                return int(value)
-        elif kind in ("number", "rate"):
-            if not _is_bool(value) and isinstance(value, (int, float, np.integer, np.floating)):
-                number = _as_float(value)
-                if (kind == "number" and math.isfinite(number) and number > 0) or \
-                        (kind == "rate" and 0.0 <= number < 1.0):
-                    return number
-        elif kind == "bool":
-            if _is_bool(value):
-                return bool(value)
-        elif kind == "hidden":
-            if value is None or isinstance(value, Hidden):
-                return value
-        elif kind == "dtype":
-            name = value if isinstance(value, str) else _dtype_name(value)
-            if name in self.choices:
-                return name
-        elif (value is None and self.nullable) or (isinstance(value, str) and value in self.choices):
-            return value
-        raise SpecError(f"{owner}.{self.name} must be {self.expected()} (got {_short(value)})")
-
-    def schema(self) -> dict:
-        """The field's JSON schema."""
-        kind = self.kind
-        if kind == "int":
-            out: dict[str, Any] = {"type": "integer", "minimum": self.minimum}
-        elif kind == "number":
-            out = {"type": "number", "exclusiveMinimum": 0}
-        elif kind == "rate":
-            out = {"type": "number", "minimum": 0, "exclusiveMaximum": 1}
-        elif kind == "bool":
-            out = {"type": "boolean"}
-        elif kind == "hidden":
-            out = {"oneOf": [{"type": "null"}, {"$ref": "#/$defs/Hidden"}]}
-        else:
-            out = {"enum": list(self.choices) + ([None] if self.nullable else [])}
-        out["description"] = self.help
-        if not self.required:
-            out["default"] = self.default
-        return out
-
-
-def _as_float(value) -> float:
-    """``float(value)``, with ints too large for a float mapped to ``inf`` (they fail the range checks)."""
-    try:
-        return float(value)
-    except OverflowError:
-        return math.inf if value > 0 else -math.inf
-
-
-def _dtype_name(value) -> str | None:
-    """``numpy.dtype(value).name`` for a dtype-like (``np.float32``, ``np.dtype("float64")``), else None."""
-    try:
-        return np.dtype(value).name
-    except (TypeError, ValueError):  # not a dtype-like: refused by the caller with the field's message
-        return None
 
 
 #: The fields of :class:`Hidden`, in order.
@@ -165,44 +55,12 @@ HIDDEN_FIELDS: tuple[Field, ...] = (
           choices=HIDDEN_KINDS),
     Field("units", "int", "output size of the cell, and so of the layer"),
     Field("activation", "choice", "None is replaced by the Keras default of the kind: linear for dense, tanh for "
-          "rnn and lstm (the stored spec holds the resolved name)", default=None, choices=_ACTIVATION_NAMES),
+          "rnn and lstm (the stored spec holds the resolved name)", default=None, choices=_ACTIVATION_NAMES,
+          nullable=True, accepts=f"one of {', '.join(map(repr, _ACTIVATION_NAMES))}"),
     Field("recurrent_activation", "choice", "the LSTM's gate activation; the other kinds ignore it",
           default="sigmoid", choices=_ACTIVATION_NAMES),
     Field("use_bias", "bool", "whether the cell has a bias (weight hidden/bias)", default=True),
 )
-
-#: The fields of :class:`LMUSpec`, in order.
-SPEC_FIELDS: tuple[Field, ...] = (
-    Field("memory_d", "int", "number of memory dimensions, each an independent Legendre memory; u has this many "
-          "entries"),
-    Field("order", "int", "Legendre coefficients per memory dimension (q); the memory holds memory_d * order "
-          "numbers"),
-    Field("theta", "number", "the window θ in time steps; with trainable_theta only its initial value"),
-    Field("input_d", "int", "features per input step: inputs have shape (batch, T, input_d)"),
-    Field("hidden", "hidden", "the cell that reads the memory; None: the output is z itself (the memory, and x "
-          "with input_to_hidden)", default=None),
-    Field("hidden_to_memory", "bool", "feed the previous hidden output back: e = [x_t, o_{t-1}]; needs a hidden "
-          "cell", default=False),
-    Field("memory_to_memory", "bool", "add m_{t-1} @ recurrent_kernel to u", default=False),
-    Field("input_to_hidden", "bool", "give the hidden cell the current input too: z = [m_t, x_t]", default=False),
-    Field("discretizer", "choice", "how the continuous memory becomes a per-step update; an euler system that "
-          "would be unstable (spectral radius >= 1) warns", default="zoh", choices=DISCRETIZERS),
-    Field("trainable_theta", "bool", "make θ a weight named theta, whose value wins over spec.theta",
-          default=False),
-    Field("use_bias", "bool", "a bias (weight bias) on the memory input u", default=False),
-    Field("kernel_initializer", "choice", "Keras initializer of the input kernel; None means no input kernel "
-          "(u = e), which needs input_d (plus hidden.units with hidden_to_memory) to equal memory_d",
-          default="glorot_uniform", choices=INITIALIZERS, nullable=True),
-    Field("dropout", "rate", "training-time dropout on e (one mask per sequence); ignored at inference",
-          default=0.0),
-    Field("recurrent_dropout", "rate", "training-time dropout on m_{t-1} in the memory_to_memory path; needs "
-          "memory_to_memory", default=0.0),
-    Field("return_sequences", "bool", "output every step, (batch, T, out), or only the last, (batch, out)",
-          default=False),
-    Field("dtype", "dtype", "the precision of the weights and outputs (a NumPy dtype is accepted and stored by "
-          "name)", default="float32", choices=DTYPES),
-)
-
 
 def _validate(instance, table: tuple[Field, ...], owner: str) -> None:
     """Validate and normalize every field of a frozen dataclass from its table (the one place it is set)."""
@@ -252,14 +110,48 @@ class Hidden:
         return 4 if self.kind == "lstm" else 1
 
 
+#: The fields of :class:`LMUSpec`, in order.
+SPEC_FIELDS: tuple[Field, ...] = (
+    Field("memory_d", "int", "number of memory dimensions, each an independent Legendre memory; u has this many "
+          "entries"),
+    Field("order", "int", "Legendre coefficients per memory dimension (q); the memory holds memory_d * order "
+          "numbers"),
+    Field("theta", "number", "the window θ in time steps; with trainable_theta only its initial value"),
+    Field("input_d", "int", "features per input step: inputs have shape (batch, T, input_d)"),
+    Field("hidden", "instance", "the cell that reads the memory; None: the output is z itself (the memory, and x "
+          "with input_to_hidden)", default=None, nullable=True, cls=Hidden,
+          accepts='None or lmu.Hidden(kind, units), e.g. Hidden("rnn", units=64)'),
+    Field("hidden_to_memory", "bool", "feed the previous hidden output back: e = [x_t, o_{t-1}]; needs a hidden "
+          "cell", default=False),
+    Field("memory_to_memory", "bool", "add m_{t-1} @ recurrent_kernel to u", default=False),
+    Field("input_to_hidden", "bool", "give the hidden cell the current input too: z = [m_t, x_t]", default=False),
+    Field("discretizer", "choice", "how the continuous memory becomes a per-step update; an euler system that "
+          "would be unstable (spectral radius >= 1) warns", default="zoh", choices=DISCRETIZERS),
+    Field("trainable_theta", "bool", "make θ a weight named theta, whose value wins over spec.theta",
+          default=False),
+    Field("use_bias", "bool", "a bias (weight bias) on the memory input u", default=False),
+    Field("kernel_initializer", "choice", "Keras initializer of the input kernel; None means no input kernel "
+          "(u = e), which needs input_d (plus hidden.units with hidden_to_memory) to equal memory_d",
+          default="glorot_uniform", choices=INITIALIZERS, nullable=True),
+    Field("dropout", "rate", "training-time dropout on e (one mask per sequence); ignored at inference",
+          default=0.0),
+    Field("recurrent_dropout", "rate", "training-time dropout on m_{t-1} in the memory_to_memory path; needs "
+          "memory_to_memory", default=0.0),
+    Field("return_sequences", "bool", "output every step, (batch, T, out), or only the last, (batch, out)",
+          default=False),
+    Field("dtype", "dtype", "the precision of the weights and outputs (a NumPy dtype is accepted and stored by "
+          "name)", default="float32", choices=DTYPES),
+)
+
+
 # ------------------------------------------------------------------------------------------------ LMUSpec
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class LMUSpec:
     """A complete, backend-neutral description of one LMU layer; fields in :data:`SPEC_FIELDS`.
 
-    One step (see the design document): ``e = [x_t, o_{t-1}]`` (hidden_to_memory) or ``x_t``; ``u = e @ kernel
-    (+ bias) (+ m_{t-1} @ recurrent_kernel)``; ``m_t = m_{t-1} Āᵀ + u B̄ᵀ``; ``z = [m_t, x_t]`` (input_to_hidden) or
-    ``m_t``; ``o = hidden(z)``.
+    One step (see the design document): ``e = [x_t, o_{t-1}]`` (hidden_to_memory) or ``x_t``;
+    ``u = e @ kernel (+ bias) (+ m_{t-1} @ recurrent_kernel)``; ``m_t = m_{t-1} Āᵀ + u B̄ᵀ``;
+    ``z = [m_t, x_t]`` (input_to_hidden) or ``m_t``; ``o = hidden(z)``.
 
     Parameters
     ----------
@@ -396,7 +288,7 @@ class LMUSpec:
         data = dict(data)
         schema = data.pop("schema", SCHEMA_VERSION)
         if isinstance(schema, bool) or not isinstance(schema, int) or schema < 1:
-            raise SpecError(f"spec 'schema' must be a positive integer (got {_short(schema)})")
+            raise SpecError(f"spec 'schema' must be a positive integer (got {short(schema)})")
         if schema > SCHEMA_VERSION:
             raise SpecError(f"spec schema {schema} is newer than this lmu understands ({SCHEMA_VERSION}): "
                             "upgrade lmu (pip install -U lmu)")
@@ -408,10 +300,10 @@ class LMUSpec:
         if hidden is not None and not isinstance(hidden, Hidden):
             if not isinstance(hidden, dict):
                 raise SpecError(f"spec 'hidden' must be null or an object with kind and units (got "
-                                f"{_short(hidden)})")
+                                f"{short(hidden)})")
             _refuse_unknown("Hidden", hidden, HIDDEN_FIELDS)
             if "kind" not in hidden or "units" not in hidden:
-                raise SpecError(f"spec 'hidden' needs 'kind' and 'units' (got {_short(hidden)})")
+                raise SpecError(f"spec 'hidden' needs 'kind' and 'units' (got {short(hidden)})")
             data["hidden"] = Hidden(**hidden)
         return cls(**data)
 

@@ -154,7 +154,8 @@ def _plot(path: Path, summary: dict) -> None:
 
 
 class _Progress:
-    """lmu 0.4's progress callable, ``Progress(label, enabled)(done, total, **values)``, over :func:`lmu.progress.bar`."""
+    """lmu 0.4's progress callable, ``Progress(label, enabled)(done, total, **values)``, over
+    :func:`lmu.progress.bar`."""
 
     def __init__(self, label: str, enabled: bool = True, stream=None):
         self.label, self.enabled, self.stream, self._bar = label, enabled, stream, None

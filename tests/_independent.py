@@ -1,4 +1,5 @@
-"""An independent, deliberately plain implementation of DESIGN.md's step, used to check the reference and the kit.
+"""An independent, deliberately plain implementation of the design's step (docs/design.rst), used to check the
+reference and the kit.
 
 It shares no code with lmu.reference: one sequence at a time, one step at a time, every formula written out
 again (scalar-free NumPy only where it is a plain matrix product). ``flaw`` turns on one deliberate mistake, so

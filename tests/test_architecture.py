@@ -120,6 +120,32 @@ def test_plugin_entry_modules_import_no_framework():
             assert not [f for f in found if f[0] in top], f"{package.name}/{name} imports {found} at import time"
 
 
+def _raises_of_builtins(path: pathlib.Path) -> list[str]:
+    """``raise <builtin exception>(...)`` statements, except the AttributeError of a module ``__getattr__``."""
+    import builtins
+
+    found = []
+    tree = ast.parse(path.read_text())
+    allowed = set()
+    for fn in (n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "__getattr__"):
+        allowed |= {id(r) for r in ast.walk(fn) if isinstance(r, ast.Raise)}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Raise) or node.exc is None or id(node) in allowed:
+            continue
+        target = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+        name = target.id if isinstance(target, ast.Name) else None
+        error = getattr(builtins, name, None) if name else None
+        if isinstance(error, type) and issubclass(error, BaseException):
+            found.append(f"{path.relative_to(ROOT)}:{node.lineno} raises {name}")
+    return found
+
+
+@pytest.mark.parametrize("path", sorted(CORE.glob("*.py")) + plugin_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_error_raised_is_an_lmu_error(path):
+    """errors.py says every error lmu raises is an lmu.LMUError: no ``raise ValueError(...)`` anywhere."""
+    assert not _raises_of_builtins(path)
+
+
 if __name__ == "__main__":  # pragma: no cover - prints the import graph, for the design page and closing notes
     for name in core_modules():
         deps = sorted({t for _, t in lmu_imports(CORE / f"{name}.py")} - {name})

@@ -103,3 +103,18 @@ def test_python_dash_m_and_version():
     assert out.stdout.strip().startswith("lmu 0.5.0")
     out = subprocess.run([sys.executable, "-m", "lmu"], capture_output=True, text=True)
     assert out.returncode == 2 and "COMMAND" in out.stderr
+
+
+def test_spec_help_and_schema_come_from_the_field_table(capsys):
+    from lmu.spec import HIDDEN_FIELDS, SPEC_FIELDS, json_schema
+
+    with pytest.raises(SystemExit) as info:
+        main(["spec", "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    for field in SPEC_FIELDS + HIDDEN_FIELDS:
+        assert f"  {field.name} = " in out and field.expected() in out
+    assert main(["spec", "--schema"]) == 0
+    assert json.loads(capsys.readouterr().out) == json_schema()
+    assert main(["spec"]) == 2
+    assert "--schema" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Tests of lmu.legendre, the one place where the LMU's linear memory is defined (see DESIGN.md, "The semantics")."""
+"""Tests of lmu.legendre, the one place where the LMU's linear memory is defined (see docs/design.rst, "The semantics")."""
 
 from __future__ import annotations
 

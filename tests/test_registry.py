@@ -479,3 +479,85 @@ def test_import_lmu_and_listing_backends_import_no_framework():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
+
+
+# ------------------------------------------------------------------------------------------------ options
+def test_options_are_the_keyword_only_parameters_of_build():
+    with pytest.raises(lmu.ArgumentError, match=r"unknown option 'mdoe' \(did you mean mode=\?\) for the numpy "
+                                                r"backend; it takes only the option mode="):
+        lmu.build(SPEC, mdoe="step")
+    with pytest.raises(TypeError, match="unknown options 'a', 'b'"):  # an ArgumentError is also a TypeError
+        lmu.build(SPEC, a=1, b=2)
+
+    class NoOptions(NumpyBackend):
+        name = "no_options"
+
+        def build(self, spec, weights):
+            return super().build(spec, weights)
+
+    lmu.register(NoOptions)
+    with pytest.raises(lmu.ArgumentError, match="it takes no options"):
+        lmu.build(SPEC, backend="no_options", mode="step")
+
+    class OpenEnded(NumpyBackend):  # a build with **options checks its own (lmu 0.4's style)
+        name = "open_ended"
+
+        def build(self, spec, weights, **options):
+            return ("built", options)
+
+    lmu.register(OpenEnded)
+    assert lmu.build(SPEC, backend="open_ended", anything=1) == ("built", {"anything": 1})
+
+
+def test_a_mode_is_checked_against_the_declared_modes_before_building():
+    m2m = SPEC.replace(memory_to_memory=True)
+    with pytest.raises(lmu.UnsupportedSpec, match=r"mode='fft' needs an LTI spec .*memory_to_memory=True: use "
+                                                  r"mode='step' or 'auto'"):
+        lmu.build(m2m, mode="fft")
+    with pytest.raises(lmu.ArgumentError, match=r"mode must be one of auto, step, fft \(got 'fast'\)"):
+        lmu.build(SPEC, mode="fast")
+
+
+def test_an_unknown_backend_name_gets_the_closest_one():
+    with pytest.raises(lmu.BackendUnavailable, match=r"unknown backend 'nunpy'; did you mean 'numpy'\?"):
+        lmu.build(SPEC, backend="nunpy")
+
+
+def test_the_numpy_backend_is_the_one_builtin():
+    assert registry.BUILTINS == {"numpy": "lmu.reference:NumpyBackend"}
+    assert _scan()["numpy"].provider == f"lmu {lmu.__version__} (built in)"
+
+
+def test_an_abstract_backend_is_broken_naming_what_it_lacks(plugins):
+    module = plugins.module_name("abstract")
+    source = """
+        import lmu
+
+        class Plugin(lmu.Backend):
+            name = "abstractback"
+
+            def build(self, spec, weights):
+                return None
+    """
+    plugins.write("abstract-plugin", {"abstractback": f"{module}:Plugin"}, module, source)
+    row = _scan(match=r"abstractback.*does not implement the backend contract")["abstractback"]
+    assert not row.available and "get_weights(), run(), set_weights()" in row.reason
+
+
+def test_lmu_04_modes_helper_still_works_with_a_warning():
+    def check_mode(spec, mode):
+        if mode == "fft" and not spec.is_lti:
+            raise ValueError("no")
+
+    with pytest.warns(DeprecationWarning, match="modes_that_apply is deprecated"):
+        helper = registry.modes_that_apply
+    assert helper(SPEC.replace(memory_to_memory=True), ("auto", "fft"), check_mode) == [{"mode": "auto"}]
+
+
+@pytest.mark.parametrize("error, builtin", [
+    (lmu.SpecError, ValueError), (lmu.UnsupportedSpec, ValueError), (lmu.BackendUnavailable, ImportError),
+    (lmu.ArgumentError, TypeError), (lmu.ArgumentError, ValueError), (lmu.WeightsFileError, OSError),
+    (lmu.WeightsFileError, ValueError), (lmu.DatasetError, OSError), (lmu.DatasetError, ValueError)])
+def test_every_error_is_an_lmu_error_and_the_builtin_users_catch(error, builtin):
+    assert issubclass(error, lmu.LMUError) and issubclass(error, builtin)
+    assert isinstance(error("message"), builtin)

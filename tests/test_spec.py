@@ -317,3 +317,54 @@ def test_unstable_euler_warning_points_at_the_caller_through_replace_and_json():
     with pytest.warns(RuntimeWarning, match="unstable") as record:
         LMUSpec.from_json(stable.replace(discretizer="zoh", theta=10).to_json().replace('"zoh"', '"euler"'))
     assert record[0].filename == __file__
+
+
+# --------------------------------------------------------------------------------------------------- the field table
+def test_the_field_tables_are_the_dataclasses_fields():
+    from lmu.spec import HIDDEN_FIELDS, SPEC_FIELDS
+
+    for cls, table in ((LMUSpec, SPEC_FIELDS), (Hidden, HIDDEN_FIELDS)):
+        fields = dataclasses.fields(cls)
+        assert [f.name for f in fields] == [f.name for f in table]
+        for declared, tabled in zip(fields, table):
+            if declared.default is dataclasses.MISSING:
+                assert tabled.required, declared.name
+            else:
+                assert not tabled.required and tabled.default == declared.default, declared.name
+
+
+def test_json_schema_follows_the_table():
+    from lmu.spec import SPEC_FIELDS, json_schema
+
+    schema = json_schema()
+    assert list(schema["properties"]) == ["schema"] + [f.name for f in SPEC_FIELDS]
+    assert schema["required"] == ["memory_d", "order", "theta", "input_d"]
+    assert schema["additionalProperties"] is False
+    assert schema["properties"]["discretizer"]["enum"] == ["zoh", "euler", "bilinear"]
+    assert None in schema["properties"]["kernel_initializer"]["enum"]
+    assert schema["properties"]["dropout"] == {"type": "number", "minimum": 0, "exclusiveMaximum": 1,
+                                               "description": SPEC_FIELDS[12].help, "default": 0.0}
+    hidden = schema["$defs"]["Hidden"]
+    assert hidden["required"] == ["kind", "units"] and hidden["properties"]["activation"]["default"] is None
+    json.dumps(schema)  # plain JSON
+    # every default in the schema is a valid value, and a document of defaults is a valid spec
+    doc = {f: p["default"] for f, p in schema["properties"].items() if "default" in p}
+    assert LMUSpec.from_dict({**doc, "memory_d": 1, "order": 4, "theta": 8, "input_d": 1}) == make()
+
+
+@pytest.mark.parametrize("field", ["order", "theta", "dropout", "discretizer", "dtype", "return_sequences"])
+def test_messages_come_from_the_table(field):
+    from lmu.spec import SPEC_FIELDS
+
+    row = next(f for f in SPEC_FIELDS if f.name == field)
+    with pytest.raises(lmu.SpecError) as info:
+        make(**{field: "nonsense"})
+    assert str(info.value) == f"LMUSpec.{field} must be {row.expected()} (got 'nonsense')"
+
+
+def test_check_input_and_check_state_moved_to_lmu_arrays():
+    spec = make(input_d=2)
+    with pytest.warns(DeprecationWarning, match="lmu.arrays.check_input"):
+        assert spec.check_input(np.zeros((1, 3, 2))).dtype == np.float32
+    with pytest.warns(DeprecationWarning, match="lmu.arrays.check_state"):
+        assert set(spec.check_state({"memory": np.zeros((1, 4))}, 1)) == {"memory"}

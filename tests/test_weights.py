@@ -19,7 +19,7 @@ def make(**changes):
 
 
 def expected_shapes(spec):
-    """DESIGN.md's list, written out from the spec's fields (independently of the spec's size helpers)."""
+    """The design document's list (docs/design.rst), written out from the spec's fields (independently of the spec's size helpers)."""
     units = spec.hidden.units if spec.hidden is not None else 0
     enc_d = spec.input_d + (units if spec.hidden_to_memory else 0)
     z_d = spec.memory_d * spec.order + (spec.input_d if spec.input_to_hidden else 0)

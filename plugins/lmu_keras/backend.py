@@ -24,6 +24,14 @@ class KerasBackend(lmu.Backend):
     ``keras.layers.RNN(keras_lmu.LMUCell(...))``; "fft" and "raw" give ``keras_lmu.LMUFeedforward`` with that
     ``conv_mode``. ``seq_len``: the sequence length the layer is built for (keras-lmu's feedforward form fixes its
     impulse response at build; ``lmu.run`` handles any length).
+
+    Examples
+    --------
+    >>> import lmu, numpy as np
+    >>> spec = lmu.LMUSpec(memory_d=1, order=8, theta=20, input_d=1, hidden=lmu.Hidden("rnn", 4))
+    >>> layer = lmu.build(spec, backend="keras", mode="rnn")
+    >>> type(layer).__name__, type(layer.cell).__name__, lmu.run(layer, np.ones((2, 30, 1))).shape
+    ('RNN', 'LMUCell', (2, 4))
     """
 
     name = "keras"
@@ -81,7 +89,8 @@ class KerasBackend(lmu.Backend):
 
 
 def check_mode(spec, mode) -> None:
-    """Refuse a mode that is unknown (:class:`lmu.ArgumentError`) or cannot run the spec (:class:`lmu.UnsupportedSpec`)."""
+    """Refuse a mode that is unknown (:class:`lmu.ArgumentError`) or cannot run the spec
+    (:class:`lmu.UnsupportedSpec`)."""
     reason = mode_refusal(KerasBackend, spec, mode)
     if reason is not None:
         raise (lmu.UnsupportedSpec if mode in MODES else lmu.ArgumentError)(reason)

@@ -164,9 +164,9 @@ def weights_from_h5(path, spec: LMUSpec, group: str | None = None) -> LMUWeights
         raise WeightsFileError(f"{path!r} is not a readable HDF5 file ({err})") from None
     with file:
         if "model_weights" in file or "layer_names" in file.attrs:
-            raise WeightsFileError(f"{path!r} is a legacy (Keras 2 style) .h5 file; lmu reads Keras 3 weights-only files "
-                                   "(model.save_weights('m.weights.h5')): load it with Keras and pass the model or layer "
-                                   "to lmu.from_keras")
+            raise WeightsFileError(f"{path!r} is a legacy (Keras 2 style) .h5 file; lmu reads Keras 3 weights-only "
+                                   "files (model.save_weights('m.weights.h5')): load it with Keras and pass the model "
+                                   "or layer to lmu.from_keras")
         if group is None:
             groups = _groups(file)
         else:

@@ -35,10 +35,9 @@ def find_lmu_layer(obj):
 
     Raises
     ------
-    ValueError
-        For a path that is not a ``.keras`` file, or a model with no or several keras-lmu layers (named).
-    TypeError
-        For any other object.
+    ArgumentError
+        For a path that is not a ``.keras`` file, a model with no or several keras-lmu layers (named), or any other
+        object.
     """
     keras, keras_lmu = keras_modules()
     from .layers import is_lmu_layer
@@ -150,19 +149,28 @@ def from_keras(obj, spec=None):
         For what a spec cannot describe: a hidden cell other than Dense, SimpleRNNCell or LSTMCell, or with its own
         dropout; an activation outside ``lmu.activations.NAMES``; a float16/bfloat16 (mixed-precision) layer; an RNN
         with ``go_backwards`` or ``stateful``.
-    ValueError, TypeError
-        As :func:`find_lmu_layer`, and ValueError for an unbuilt layer.
+    ArgumentError
+        As :func:`find_lmu_layer`, and for an unbuilt layer.
 
     Notes
     -----
     ``LMUFeedforward(conv_mode="raw")`` truncates its impulse response (``truncate_ir``); the imported spec is
     the exact LMU, which that layer approximates within about ``truncate_ir``.
+
+    Examples
+    --------
+    >>> import keras, keras_lmu, lmu, numpy as np
+    >>> layer = keras_lmu.LMU(memory_d=1, order=8, theta=20, hidden_cell=keras.layers.SimpleRNNCell(4))
+    >>> _ = layer(np.zeros((1, 30, 2), "float32"))
+    >>> spec, weights = lmu.from_keras(layer)
+    >>> spec.order, spec.input_d, spec.hidden.kind, sorted(weights)
+    (8, 2, 'rnn', ['hidden/bias', 'hidden/kernel', 'hidden/recurrent_kernel', 'kernel'])
     """
     if isinstance(obj, (str, os.PathLike)) and str(os.fspath(obj)).endswith(".h5"):
         if spec is None:
             raise ArgumentError(f"{os.fspath(obj)!r} is a weights-only file, which holds no configuration: pass the "
-                                "layer's spec, lmu.from_keras(path, spec=lmu.LMUSpec(...)), or save the whole model as a .keras "
-                                "file and pass its path")
+                                "layer's spec, lmu.from_keras(path, spec=lmu.LMUSpec(...)), or save the whole model as "
+                                "a .keras file and pass its path")
         from .h5 import weights_from_h5
 
         return spec, weights_from_h5(obj, spec)

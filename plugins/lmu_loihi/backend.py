@@ -57,6 +57,16 @@ class LoihiBackend(NengoBackend):
     ``nengo_loihi.Simulator(target=...)`` (default ``"sim"``, the emulator); ``target`` is a build option.
     Its accuracy is an NRMSE limit on its own battery, read through the spiking readout's lowpass (20 steps of
     1 ms); its conformance runs build with ``seed=0``, so that their figures repeat.
+
+    Examples
+    --------
+    >>> import lmu, nengo
+    >>> spec = lmu.LMUSpec(memory_d=1, order=4, theta=100, input_d=1, hidden=lmu.Hidden("dense", 3, "relu"))
+    >>> net = lmu.build(spec, backend="loihi", neurons=20)
+    >>> sorted({type(e.neuron_type).__name__ for e in net.all_ensembles})
+    ['LIF', 'SpikingRectifiedLinear']
+    >>> lmu.registry.get_backend("loihi").check(spec.replace(hidden=lmu.Hidden("lstm", 3)))[0][:30]
+    "LMUSpec.hidden kind 'lstm': an"
     """
 
     name = "loihi"

@@ -21,6 +21,15 @@ class NengoBackend(lmu.Backend):
     ``readout_synapse``, ``max_rates``, ``intercepts``, ``direct`` (see :class:`lmu_nengo.NeuronMemory`; None
     means its default). ``get_weights``/``set_weights``/``lmu.run`` take the network or a ``nengo.Simulator``
     built from it.
+
+    Examples
+    --------
+    >>> import lmu, numpy as np
+    >>> spec = lmu.LMUSpec(memory_d=1, order=4, theta=20, input_d=1, hidden=lmu.Hidden("dense", 3, "relu"))
+    >>> net = lmu.build(spec, backend="nengo")  # exact: equal to the reference to rounding
+    >>> x = np.random.default_rng(0).normal(size=(1, 30, 1))
+    >>> bool(np.allclose(lmu.run(net, x), lmu.run(lmu.convert(net, "numpy"), x), atol=1e-6))
+    True
     """
 
     name = "nengo"

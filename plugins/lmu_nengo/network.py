@@ -4,9 +4,9 @@ Design rule: the network is built from the spec and the canonical weights alone,
 connection (or ensemble) holds which piece of which canonical weight, so that weights can be read back from
 the network or from any simulator built from it (where trained parameters live). One simulator step is one LMU
 step. Nengo delays a connection with ``synapse=0`` by exactly one step and passes ``synapse=None`` within the step:
-every term of the design's step (docs/design.rst) that uses the previous step's value (``m_{t-1}``, ``o_{t-1}``, ``h_{t-1}``,
-``c_{t-1}``) is a ``synapse=0`` connection and everything else ``synapse=None``, which makes the exact mode equal
-the reference to rounding. Importing this module imports nengo: only the backend's methods import it.
+every term of the design's step (docs/design.rst) that uses the previous step's value (``m_{t-1}``, ``o_{t-1}``,
+``h_{t-1}``, ``c_{t-1}``) is a ``synapse=0`` connection and everything else ``synapse=None``, which makes the exact
+mode equal the reference to rounding. Importing this module imports nengo: only the backend's methods import it.
 """
 
 from __future__ import annotations

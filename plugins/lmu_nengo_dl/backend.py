@@ -39,6 +39,15 @@ class NengoDLBackend(NengoBackend):
     The exact network of the nengo backend, configured for training with ``nengo_dl.Simulator.fit`` (see
     :class:`lmu_nengo_dl.Trainer`). Weights come out of the network or a NengoDL simulator (its trained values)
     and go into the network.
+
+    Examples
+    --------
+    >>> import lmu, numpy as np
+    >>> spec = lmu.LMUSpec(memory_d=1, order=4, theta=20, input_d=1, hidden=lmu.Hidden("rnn", 3))
+    >>> net = lmu.build(spec, backend="nengo_dl")
+    >>> x = np.random.default_rng(0).normal(size=(2, 30, 1))
+    >>> bool(np.allclose(lmu.run(net, x), lmu.run(lmu.convert(net, "numpy"), x), atol=1e-5))
+    True
     """
 
     name = "nengo_dl"
@@ -69,8 +78,8 @@ class NengoDLBackend(NengoBackend):
 
         net = find_network(obj, self.name)
         if obj is not net:
-            raise ArgumentError("NengoDL keeps a simulator's parameters in its TensorFlow model: set the weights on the "
-                                "network and build a new nengo_dl.Simulator (sim.freeze_params(net) carries a "
+            raise ArgumentError("NengoDL keeps a simulator's parameters in its TensorFlow model: set the weights on "
+                                "the network and build a new nengo_dl.Simulator (sim.freeze_params(net) carries a "
                                 "simulator's training back into the network)")
         net.write_weights(weights)
 

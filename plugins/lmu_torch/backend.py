@@ -10,10 +10,9 @@ __all__ = ["TorchBackend", "MODES"]
 _MODES = (
     Mode("auto", summary="the fastest mode that applies to the spec and the sequence"),
     Mode("step", summary="the cell stepped over time"),
-    Mode("fft", needs=("lti",), summary="the memory for every step at once by FFT convolution"),
-    Mode("raw", needs=("lti",), summary="the memory for every step at once by direct convolution with the "
-                                        "truncated impulse response"),
-    Mode("last", needs=("lti", "last_step"), summary="the memory at the last step only"),
+    Mode("fft", needs=("lti",), summary="the memory of every step at once, by FFT convolution"),
+    Mode("raw", needs=("lti",), summary="the memory of every step at once, by direct convolution"),
+    Mode("last", needs=("lti", "last_step"), summary="the memory of the last step only"),
 )
 MODES = tuple(m.name for m in _MODES)
 
@@ -23,6 +22,14 @@ class TorchBackend(lmu.Backend):
 
     Options: ``mode`` (one of :data:`MODES`: "auto", "step", "fft", "raw", "last"), ``device`` (where the module
     is put).
+
+    Examples
+    --------
+    >>> import lmu, numpy as np
+    >>> spec = lmu.LMUSpec(memory_d=1, order=8, theta=20, input_d=1, hidden=lmu.Hidden("rnn", 4))
+    >>> module = lmu.build(spec, backend="torch", mode="fft")
+    >>> type(module).__name__, lmu.run(module, np.ones((2, 30, 1))).shape
+    ('LMU', (2, 4))
     """
 
     name = "torch"
@@ -69,7 +76,8 @@ class TorchBackend(lmu.Backend):
 
 
 def check_mode(spec, mode) -> None:
-    """Refuse a mode that is unknown (:class:`lmu.ArgumentError`) or cannot run the spec (:class:`lmu.UnsupportedSpec`)."""
+    """Refuse a mode that is unknown (:class:`lmu.ArgumentError`) or cannot run the spec
+    (:class:`lmu.UnsupportedSpec`)."""
     reason = mode_refusal(TorchBackend, spec, mode)
     if reason is not None:
         raise (lmu.UnsupportedSpec if mode in MODES else lmu.ArgumentError)(reason)

@@ -1,9 +1,9 @@
 """``lmu_torch.LMU``: the LMU as a ``torch.nn.Module``, in step mode or in the parallel modes of an LTI spec.
 
-Design rule: one forward that follows the step order of the design document (docs/design.rst) exactly; the parallel modes only change *how* the
-memory is computed (all steps at once) and how the hidden cell runs (fused), never *what* is computed, so that every
-mode passes the same conformance kit. The memory is always computed in the model's dtype (float32 at least), also
-under ``torch.autocast``; only the hidden cell follows autocast.
+Design rule: one forward that follows the step order of the design document (docs/design.rst) exactly; the
+parallel modes only change *how* the memory is computed (all steps at once) and how the hidden cell runs (fused),
+never *what* is computed, so that every mode passes the same conformance kit. The memory is always computed in the
+model's dtype (float32 at least), also under ``torch.autocast``; only the hidden cell follows autocast.
 """
 
 import warnings
@@ -280,7 +280,7 @@ class LMU(nn.Module):
                     H = self.impulse(steps)
                     Hf = None
                     if self.theta is None:
-                        n = compute._fft_length(2 * steps - 1)
+                        n = compute.fft_length(2 * steps - 1)
                         Hf = self._cached(("Hf", steps), lambda: torch.fft.rfft(H, n=n, dim=0))
                     memory = compute.memory_fft(u, H, Hf)
                 else:  # raw
