@@ -22,7 +22,7 @@ from .spec import LMUSpec
 from .weights import LMUWeights
 
 __all__ = ["Backend", "Mode", "Accuracy", "EXACT", "CONDITIONS", "install_command", "mode_refusal",
-           "modes_that_apply", "check_options", "missing_modules"]
+           "modes_that_apply", "check_options", "check_mode", "missing_modules"]
 
 #: The conditions a :class:`Mode` may need: a test on the spec, what it means, and what in a spec breaks it.
 CONDITIONS: dict[str, tuple[Callable[[LMUSpec], bool], str, Callable[[LMUSpec], list[str]]]] = {
@@ -268,12 +268,17 @@ the option mode=
         noun = "option" if len(unknown) == 1 else "options"
         raise ArgumentError(f"unknown {noun} {', '.join(parts)} for the {name} backend; it takes {takes}")
     if "mode" in options and getattr(backend, "modes", ()):
-        reason = mode_refusal(backend, spec, options["mode"])
-        if reason is not None:
-            known = {m.name for m in backend.modes}
-            error = UnsupportedSpec if options["mode"] in known else ArgumentError
-            raise error(reason)
+        check_mode(backend, spec, options["mode"])
     return dict(options)
+
+
+def check_mode(backend, spec: LMUSpec, mode) -> None:
+    """Refuse a mode ``backend`` does not declare (:class:`lmu.ArgumentError`) or that cannot run ``spec``
+    (:class:`lmu.UnsupportedSpec`), with :func:`mode_refusal`'s reason."""
+    reason = mode_refusal(backend, spec, mode)
+    if reason is not None:
+        known = {m.name for m in getattr(backend, "modes", ())}
+        raise (UnsupportedSpec if mode in known else ArgumentError)(reason)
 
 
 def modes_that_apply(backend, spec: LMUSpec) -> list[str]:

@@ -14,8 +14,7 @@ import scipy.fft
 
 from . import arrays, legendre
 from .activations import ACTIVATIONS
-from .backend import Backend, Mode, mode_refusal
-from .errors import ArgumentError, UnsupportedSpec
+from .backend import Backend, Mode, check_mode
 from .spec import LMUSpec
 from .weights import LMUWeights
 
@@ -48,9 +47,7 @@ class ReferenceLMU:
     """
 
     def __init__(self, spec: LMUSpec, weights: LMUWeights, mode: str = "auto", backend: str = "numpy"):
-        reason = mode_refusal(NumpyBackend, spec, mode)
-        if reason is not None:
-            raise (UnsupportedSpec if mode in MODES else ArgumentError)(reason)
+        check_mode(NumpyBackend, spec, mode)
         self.lmu_spec = spec
         self.lmu_backend = backend
         self.mode = mode

@@ -3,7 +3,7 @@
 import sys
 
 import lmu
-from lmu.backend import Mode, mode_refusal
+from lmu.backend import Mode
 
 __all__ = ["TorchBackend", "MODES"]
 
@@ -76,8 +76,5 @@ class TorchBackend(lmu.Backend):
 
 
 def check_mode(spec, mode) -> None:
-    """Refuse a mode that is unknown (:class:`lmu.ArgumentError`) or cannot run the spec
-    (:class:`lmu.UnsupportedSpec`)."""
-    reason = mode_refusal(TorchBackend, spec, mode)
-    if reason is not None:
-        raise (lmu.UnsupportedSpec if mode in MODES else lmu.ArgumentError)(reason)
+    """:func:`lmu.backend.check_mode` for this backend."""
+    lmu.backend.check_mode(TorchBackend, spec, mode)
