@@ -14,11 +14,13 @@ __all__ = ["LAYERS", "TIERS", "layer_of"]
 #: row or a later one.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundations", ("_version", "errors")),
-    ("foundations", ("legendre", "activations", "arrays", "fields", "progress", "signals", "_architecture")),
+    ("foundations", ("legendre", "activations", "arrays", "fields", "files", "npz", "progress", "signals",
+                     "_architecture")),
     ("values", ("spec",)),
     ("values", ("weights",)),
     ("contract", ("backend",)),
     ("reference", ("reference",)),
+    ("discovery", ("discovery",)),
     ("discovery", ("registry",)),
     ("tools", ("datasets", "battery", "demo")),
     ("tools", ("testing", "train", "plots")),
@@ -28,7 +30,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 #: What each tier is for, in the order of the layers.
 TIERS: dict[str, str] = {
     "foundations": "no lmu imports but errors: the error hierarchy, the mathematics, the activation table, "
-                   "array checks, the spec's field rows, progress and test signals",
+                   "array checks, the spec's field rows, atomic writes and bounded reads, progress, test signals",
     "values": "the spec (validated from one field table) and its canonical weights",
     "contract": "what a backend must do and may declare (lmu.Backend)",
     "reference": "the numpy backend, the executable definition of the semantics",

@@ -12,8 +12,9 @@ to propagate unchanged rather than relabelled.
 - :class:`BackendUnavailable` (an ``ImportError``): a backend is unknown, not installed, or its plugin is broken;
 - :class:`ArgumentError` (a ``TypeError`` and a ``ValueError``): any other argument (an input batch, a state, a
   backend option, an object lmu did not build) has the wrong kind or value;
-- :class:`WeightsFileError` (an ``OSError`` and a ``ValueError``): a weights file is missing, unreadable or bad;
-- :class:`DatasetError` (an ``OSError`` and a ``ValueError``): a dataset file is missing, unreadable or bad.
+- :class:`FileError` (an ``OSError`` and a ``ValueError``): a file lmu reads or writes is missing, unreadable,
+  unwritable, too large or malformed; the message names the path. Its kinds:
+  :class:`WeightsFileError` (a weights file) and :class:`DatasetError` (a dataset file).
 """
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "UnsupportedSpec",
     "BackendUnavailable",
     "ArgumentError",
+    "FileError",
     "WeightsFileError",
     "MissingWeightsFile",
     "DatasetError",
@@ -73,7 +75,12 @@ class ArgumentError(LMUError, TypeError, ValueError):
     option, a seed, or an object that lmu did not build. The message names the argument and what is accepted."""
 
 
-class WeightsFileError(LMUError, OSError, ValueError):
+class FileError(LMUError, OSError, ValueError):
+    """A file lmu reads or writes is missing, unreadable, unwritable, too large or malformed; the message names
+    the path. A write that fails this way leaves the previous file as it was (:mod:`lmu.files`)."""
+
+
+class WeightsFileError(FileError):
     """A weights file (``lmu.load_weights``, ``lmu.from_keras`` of an ``.h5`` file) is missing, unreadable,
     corrupt, too large, or was not written by ``lmu.save_weights``; the message names the path."""
 
@@ -82,5 +89,5 @@ class MissingWeightsFile(WeightsFileError, FileNotFoundError):
     """There is no weights file at the path given (also a ``FileNotFoundError``)."""
 
 
-class DatasetError(LMUError, OSError, ValueError):
+class DatasetError(FileError):
     """A dataset file is missing, truncated, too large or not in the expected format; the message names it."""

@@ -1,12 +1,12 @@
 """Backend discovery, and dispatch on the objects backends build (the contract itself is in :mod:`lmu.backend`).
 
-Design rule: discovery is lazy, cached, and survives broken plugins. The backends that ship in the core are listed
-in one table, :data:`BUILTINS` (the numpy reference), which discovery merges first; every other backend, ours
-included, is found through the entry-point group ``lmu.backends``, so a third-party plugin is discovered exactly
-like ``lmu_torch``. Loading an entry point imports only the plugin module, never its framework. A plugin that
-fails to load is reported with a warning and skipped; its failure is re-raised, chained, only when that backend is
-asked for by name. Options are checked against the keyword-only parameters of the backend's ``build`` before the
-backend (and its framework) sees them.
+Design rule: discovery (:mod:`lmu.discovery`) runs once, lazily, and is cached; it survives broken and slow plugins.
+The numpy reference is the one built-in; every other backend, ours included, is found through the entry-point group
+``lmu.backends``, so a third-party plugin is discovered exactly like ``lmu_torch``. A plugin that failed to load is
+listed with its error, which is re-raised, chained, only when that backend is asked for by name. A plugin's own
+``unavailable()`` and ``version()`` are called within the same time bound, and what they raise costs that row
+only. Options are checked against the keyword-only parameters of the backend's ``build`` before the backend (and
+its framework) sees them.
 """
 
 from __future__ import annotations
@@ -16,18 +16,16 @@ import difflib
 import importlib
 import importlib.metadata
 import os
-import re
 import threading
 import warnings
-from collections.abc import Mapping
-from typing import Any
 
 from . import arrays
-from ._version import __version__
 from .backend import Backend, check_options
-from .errors import ArgumentError, BackendUnavailable, SpecError, UnsupportedSpec
+from . import discovery
+from .discovery import BUILTINS, ENTRY_POINT_GROUP, Entry, bounded, discover, instantiate
+from .errors import ArgumentError, BackendUnavailable, UnsupportedSpec
 from .spec import LMUSpec
-from .weights import LMUWeights, init_weights
+from .weights import LMUWeights, conform, init_weights
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -37,6 +35,7 @@ __all__ = [
     "backends",
     "get_backend",
     "build",
+    "check_spec",
     "register",
     "unregister",
     "refresh",
@@ -48,11 +47,6 @@ __all__ = [
     "from_keras",
 ]
 
-ENTRY_POINT_GROUP = "lmu.backends"
-#: The backends that live in the core package itself: name → ``"module:Class"``. Merged before the entry points.
-BUILTINS: dict[str, str] = {"numpy": "lmu.reference:NumpyBackend"}
-_OUR_DISTRIBUTION = "lmu"
-_CONTRACT = ("unavailable", "check", "build", "get_weights", "set_weights", "run", "owns")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,114 +65,16 @@ class BackendInfo:
         return dataclasses.asdict(self)
 
 
-@dataclasses.dataclass
-class _Entry:
-    name: str
-    provider: str
-    backend: Any = None
-    error: BaseException | None = None
-    extra: str | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class _Candidate:
-    """A declaration of a backend: a built-in row or an entry point."""
-
-    target: str  # "module:attr"
-    label: str  # "<distribution> <version>" (for warnings and ``provider``)
-    order: tuple  # sort key: built-ins, then our distribution, then by distribution name and target
-    load: Any  # () -> the class or instance
-
-
 _lock = threading.RLock()
-_discovered: dict[str, _Entry] | None = None
-_registered: dict[str, _Entry] = {}
+_discovered: dict[str, Entry] | None = None
+_registered: dict[str, Entry] = {}
 
 
-def _dist_name(ep) -> str:
-    """The normalized name (PEP 503) of the distribution that declares ``ep``; ``"~"`` when unknown."""
-    dist = getattr(ep, "dist", None)
-    if dist is None:
-        return "~"
-    try:
-        name = dist.metadata.get("Name")  # .get: a missing Name must not warn or raise on newer Pythons
-    except Exception:  # a plugin's broken metadata costs its label only
-        name = None
-    return re.sub(r"[-_.]+", "-", name).lower() if name else "~"
-
-
-def _dist_label(ep) -> str:
-    """``"<Name> <version>"`` of the distribution that declares ``ep``, for warnings and ``provider``."""
-    dist = getattr(ep, "dist", None)
-    if dist is None:
-        return f"<unknown distribution> ({ep.value})"
-    try:
-        name, version = dist.metadata.get("Name"), dist.version
-    except Exception:  # a plugin's broken metadata costs its label only
-        name, version = None, None
-    return f"{name or '<unnamed distribution>'} {version or '<no version>'}"
-
-
-def _load_target(target: str):
-    module, _, attr = target.partition(":")
-    obj = importlib.import_module(module)
-    for part in attr.split(".") if attr else ():
-        obj = getattr(obj, part)
-    return obj
-
-
-def _candidates() -> dict[str, list[_Candidate]]:
-    """Every declaration of every backend name, built-ins first; one declaration seen twice counts once."""
-    found: dict[str, dict[str, _Candidate]] = {}
-    builtin_label = f"{_OUR_DISTRIBUTION} {__version__} (built in)"
-    for name, target in BUILTINS.items():
-        found.setdefault(name, {})[target] = _Candidate(target, builtin_label, (0,), lambda t=target: _load_target(t))
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        dist = _dist_name(ep)
-        order = (1, dist != _OUR_DISTRIBUTION, dist, ep.value)
-        found.setdefault(ep.name, {}).setdefault(ep.value, _Candidate(ep.value, _dist_label(ep), order, ep.load))
-    return {name: sorted(by_target.values(), key=lambda c: c.order) for name, by_target in found.items()}
-
-
-def _instantiate(obj, name) -> Backend:
-    if isinstance(obj, type) and issubclass(obj, Backend) and getattr(obj, "__abstractmethods__", None):
-        missing = ", ".join(f"{m}()" for m in sorted(obj.__abstractmethods__))
-        raise ArgumentError(f"{obj!r} does not implement the backend contract (no {missing})")
-    backend = obj() if isinstance(obj, type) else obj
-    for method in _CONTRACT:
-        if not callable(getattr(backend, method, None)):
-            raise ArgumentError(f"{obj!r} does not implement the backend contract (no {method}())")
-    if getattr(backend, "name", None) != name:
-        raise ArgumentError(f"{obj!r} declares name {getattr(backend, 'name', None)!r} but is registered as "
-                            f"{name!r}")
-    return backend
-
-
-def _discover() -> dict[str, _Entry]:
-    found = {}
-    for name, candidates in sorted(_candidates().items()):
-        chosen = candidates[0]
-        if len(candidates) > 1:
-            others = ", ".join(f"{c.target} from {c.label}" for c in candidates[1:])
-            warnings.warn(f"two plugins claim the lmu backend {name!r}: using {chosen.target} from {chosen.label}, "
-                          f"ignoring {others}", RuntimeWarning, stacklevel=3)
-        entry = _Entry(name=name, provider=chosen.label)
-        try:
-            entry.backend = _instantiate(chosen.load(), name)
-            entry.extra = getattr(entry.backend, "extra", None)
-        except Exception as exc:  # a broken plugin must not break lmu: it is listed with its error
-            entry.error = exc
-            warnings.warn(f"lmu backend plugin {name!r} ({chosen.target} from {chosen.label}) failed to load and "
-                          f"is skipped: {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=3)
-        found[name] = entry
-    return found
-
-
-def _entries() -> dict[str, _Entry]:
+def _entries() -> dict[str, Entry]:
     global _discovered
     with _lock:
         if _discovered is None:
-            _discovered = _discover()
+            _discovered = discover()
         merged = dict(_discovered)
         merged.update(_registered)
         return merged
@@ -208,11 +104,11 @@ def register(backend, *, replace: bool = False) -> Backend:
     name = getattr(backend, "name", None)
     if not isinstance(name, str) or not name:
         raise ArgumentError(f"a backend needs a non-empty string attribute 'name' (got {name!r})")
-    instance = _instantiate(backend, name)
+    instance = instantiate(backend, name)
     with _lock:
         if name in _entries() and not replace:
             raise ArgumentError(f"a backend named {name!r} is already registered; pass replace=True to override it")
-        _registered[name] = _Entry(name=name, provider="register()", backend=instance,
+        _registered[name] = Entry(name=name, provider="register()", backend=instance,
                                    extra=getattr(instance, "extra", None))
     return instance
 
@@ -245,20 +141,24 @@ def backends() -> list[BackendInfo]:
 
 
 def _reason(backend) -> str | None:
-    """``backend.unavailable()``, with a plugin that raises in it reported as unavailable, not raised."""
-    try:
+    """``backend.unavailable()`` within the plugin time bound; a plugin that raises in it (``SystemExit``
+    included) or hangs is reported as unavailable, not raised."""
+    if type(backend).unavailable is Backend.unavailable:  # the default: find_spec of requires, nothing to bound
         reason = backend.unavailable()
-    except Exception as exc:  # a plugin's failure costs its own row only
-        return f"plugin raised in unavailable(): {type(exc).__name__}: {exc}"
+    else:
+        try:
+            reason = bounded(backend.unavailable, discovery.PLUGIN_TIMEOUT, f"{backend.name}.unavailable()")
+        except Exception as exc:  # a plugin's failure costs its own row only
+            return f"plugin raised in unavailable(): {type(exc).__name__}: {exc}"
     return None if reason is None else str(reason)
 
 
 def _version(backend) -> str | None:
     """The installed version of the backend's ``framework`` distribution (a plugin may override ``version()``)."""
+    custom = getattr(backend, "version", None)
     try:
-        custom = getattr(backend, "version", None)
         if callable(custom):
-            return custom()
+            return bounded(custom, discovery.PLUGIN_TIMEOUT, f"{backend.name}.version()")
         framework = getattr(backend, "framework", None)
         return importlib.metadata.version(framework) if framework else None
     except Exception:  # a version we cannot read is no reason to hide the backend
@@ -291,7 +191,8 @@ def get_backend(name) -> Backend:
         raise BackendUnavailable(f"backend {name!r} ({entry.provider}) failed to load: "
                                  f"{type(entry.error).__name__}: {entry.error}") from entry.error
     try:
-        reason = entry.backend.unavailable()
+        reason = entry.backend.unavailable() if type(entry.backend).unavailable is Backend.unavailable else \
+            bounded(entry.backend.unavailable, discovery.PLUGIN_TIMEOUT, f"{name}.unavailable()")
     except Exception as exc:  # a plugin's failure, reported as that backend being unusable
         raise BackendUnavailable(f"backend {name!r} ({entry.provider}) failed to report whether it is usable: "
                                  f"{type(exc).__name__}: {exc}") from exc
@@ -299,20 +200,6 @@ def get_backend(name) -> Backend:
         raise BackendUnavailable(f"backend {name!r} is not installed: {reason} "
                                  f"(installed: {', '.join(_installed_names())})")
     return entry.backend
-
-
-def _coerce_weights(spec: LMUSpec, weights) -> LMUWeights:
-    if isinstance(weights, LMUWeights):
-        if weights.spec == spec:
-            return weights
-        if weights.spec.replace(dtype=spec.dtype, return_sequences=spec.return_sequences) == spec:
-            return LMUWeights(spec, weights)
-        raise SpecError("these weights were made for a different spec; lmu.LMUWeights(spec, weights) checks "
-                        "whether their arrays fit this one")
-    if not isinstance(weights, Mapping):
-        raise ArgumentError(f"weights must be lmu.LMUWeights or a mapping name -> array (got "
-                            f"{type(weights).__name__})")
-    return LMUWeights(spec, weights)
 
 
 def build(spec: LMUSpec, backend=None, weights=None, **options):
@@ -341,12 +228,22 @@ def build(spec: LMUSpec, backend=None, weights=None, **options):
         raise ArgumentError(f"lmu.build needs an lmu.LMUSpec (got {type(spec).__name__})")
     name = backend if backend is not None else (os.environ.get("LMU_BACKEND", "").strip() or "numpy")
     impl = get_backend(name)
-    reasons = list(impl.check(spec))
+    reasons = check_spec(impl, spec)
     if reasons:
-        raise UnsupportedSpec(f"backend {impl.name!r} cannot build this spec: {'; '.join(map(str, reasons))}")
+        raise UnsupportedSpec(f"backend {impl.name!r} cannot build this spec: {'; '.join(reasons)}")
     options = check_options(impl, spec, options)
-    weights = init_weights(spec, seed=0) if weights is None else _coerce_weights(spec, weights)
+    weights = init_weights(spec, seed=0) if weights is None else conform(spec, weights)
     return impl.build(spec, weights, **options)
+
+
+def check_spec(backend, spec: LMUSpec) -> list[str]:
+    """``backend.check(spec)``, held to the contract: a list of reasons (strings)."""
+    reasons = backend.check(spec)
+    if isinstance(reasons, (str, bytes)) or not isinstance(reasons, (list, tuple)) or \
+            not all(isinstance(r, str) for r in reasons):
+        raise BackendUnavailable(f"backend {backend.name!r} breaks the contract: check(spec) must return a list of "
+                                 f"reasons (strings), empty when it can build the spec (got {reasons!r:.80})")
+    return list(reasons)
 
 
 def _owns(backend, obj) -> bool:
@@ -387,7 +284,7 @@ def get_weights(obj) -> LMUWeights:
 def set_weights(obj, weights) -> None:
     """Load canonical weights (checked against the object's spec) into an object built by any backend."""
     backend = _owner(obj)
-    backend.set_weights(obj, _coerce_weights(backend.spec_of(obj), weights))
+    backend.set_weights(obj, conform(backend.spec_of(obj), weights))
 
 
 def run(obj, x, state=None, return_state: bool = False):

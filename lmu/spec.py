@@ -13,8 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import sys
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -27,12 +25,14 @@ from .activations import DEFAULTS as _DEFAULT_ACTIVATION
 from .activations import NAMES as _ACTIVATION_NAMES
 from .errors import SpecError
 from .fields import REQUIRED, Field, short
-from .legendre import DISCRETIZERS, euler_min_theta
+from .legendre import DISCRETIZERS, euler_min_theta, halving_steps, horizon
 
 __all__ = ["LMUSpec", "Hidden", "Field", "SPEC_FIELDS", "HIDDEN_FIELDS", "SCHEMA_VERSION", "json_schema",
            "field_rows", "ACTIVATIONS", "HIDDEN_KINDS", "INITIALIZERS", "DTYPES"]
 
 SCHEMA_VERSION = 1
+#: The longest spec JSON text :meth:`LMUSpec.from_json` reads (a spec is a few hundred characters).
+MAX_JSON = 1 << 16
 HIDDEN_KINDS = ("dense", "rnn", "lstm")
 DTYPES = ("float32", "float64")
 #: Keras initializer names accepted for ``LMUSpec.kernel_initializer`` (None means no input kernel).
@@ -313,15 +313,22 @@ class LMUSpec:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> LMUSpec:
-        """Parse a spec from JSON text; not-JSON and every field problem give a :class:`SpecError`."""
+        """Parse a spec from JSON text; not-JSON, JSON nested or sized beyond any spec (:data:`MAX_JSON`) and every
+        field problem give a :class:`SpecError`."""
         if isinstance(text, (bytes, bytearray)):
             text = text.decode("utf-8", errors="replace")
         if not isinstance(text, str):
             raise SpecError(f"LMUSpec.from_json needs a JSON string (got {type(text).__name__})")
+        if len(text) > MAX_JSON:
+            raise SpecError(f"spec JSON is {len(text)} characters long; a spec is at most {MAX_JSON}")
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
             raise SpecError(f"spec is not valid JSON ({err.msg} at line {err.lineno} column {err.colno})") from None
+        except RecursionError:
+            raise SpecError("spec JSON is nested too deeply to be a spec (a spec has two levels)") from None
+        except ValueError as err:  # an integer of thousands of digits (Python's int_max_str_digits)
+            raise SpecError(f"spec JSON holds a number no spec field accepts ({err})") from None
         return cls.from_dict(data)
 
     # ----------------------------------------------------------------- deprecated: lmu.arrays holds these
@@ -350,16 +357,22 @@ def _check_rules(spec: LMUSpec) -> None:
     if spec.recurrent_dropout > 0 and not spec.memory_to_memory:
         raise SpecError(f"LMUSpec.recurrent_dropout={spec.recurrent_dropout} drops m on the memory_to_memory "
                         "path, which is off: set memory_to_memory=True or recurrent_dropout=0")
-    if spec.discretizer == "euler":
-        # Exact from A's (cached) eigenvalues up to order 1024; beyond, that eigenvalue problem costs seconds
-        # and the growth law fitted on orders 64–1024 (θ_min ≈ 6560 · (order/256)^1.68) stands in for it.
-        exact = spec.order <= 1024
-        min_theta = euler_min_theta(spec.order) if exact else 6560.0 * (spec.order / 256) ** 1.68
-        if spec.theta <= min_theta:
-            warnings.warn(
-                f"LMUSpec(discretizer='euler', order={spec.order}, theta={spec.theta:g}) is unstable "
-                f"(spectral radius >= 1 below theta {'=' if exact else '≈'} {min_theta:.4g}): use "
-                f"discretizer='zoh' or a longer theta", RuntimeWarning, stacklevel=_caller_stacklevel())
+    if halving_steps(spec.order, spec.theta, spec.discretizer, spec.dtype) > horizon(spec.dtype):
+        raise SpecError(unstable_theta(spec.order, spec.theta, spec.discretizer, spec.dtype))
+
+
+def unstable_theta(order: int, theta: float, discretizer: str, dtype: str, what: str = "LMUSpec.theta") -> str:
+    """Why a θ cannot be computed: the memory, discretized and stored in ``dtype``, does not forget what it
+    holds within the horizon of the dtype's round-off (or it grows, or its matrices overflow)."""
+    head = (f"{what}={theta:g} cannot be computed with discretizer={discretizer!r}, order={order}, "
+            f"dtype={dtype!r}: the discretized memory does not forget what it holds within {horizon(dtype):.3g} steps "
+            f"(the horizon of {dtype} round-off), so its outputs would grow without bound or run to NaN")
+    if discretizer == "euler":
+        return (f"{head}; euler is stable only for theta above {euler_min_theta(order):.4g} at order {order} (more "
+                f"in float32): use discretizer='zoh' or a longer theta")
+    if theta >= 1:
+        return f"{head}: use a shorter theta" + (" or dtype='float64'" if dtype == "float32" else "")
+    return f"{head}: use a longer theta" + (" or discretizer='zoh'" if discretizer == "bilinear" else "")
 
 
 def _refuse_unknown(owner: str, data: Mapping, table: tuple[Field, ...]) -> None:
@@ -368,20 +381,6 @@ def _refuse_unknown(owner: str, data: Mapping, table: tuple[Field, ...]) -> None
     if unknown:
         raise SpecError(f"unknown {owner} field(s) {', '.join(map(repr, unknown))}; valid fields are "
                         f"{', '.join(names)}")
-
-
-def _caller_stacklevel() -> int:
-    """The ``stacklevel`` that points a warning at the first frame outside lmu (through ``replace``, ``from_json``,
-    ``dataclasses.replace`` and the generated ``__init__``), so the user sees their own line."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    skip = (os.path.abspath(dataclasses.__file__), "<string>")
-    frame, level = sys._getframe(1), 1
-    while frame is not None:
-        name = frame.f_code.co_filename
-        if not (name in skip or os.path.dirname(os.path.abspath(name)) == here):
-            return level
-        frame, level = frame.f_back, level + 1
-    return 1
 
 
 def _deprecated(old: str, new: str) -> None:

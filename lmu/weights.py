@@ -7,16 +7,21 @@ plain ``.npz`` archives with the spec's JSON inside, read with ``allow_pickle=Fa
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
-import zipfile
 from collections.abc import Mapping
 
 import numpy as np
 
 from .errors import ArgumentError, MissingWeightsFile, SpecError, WeightsFileError
-from .spec import LMUSpec
+from .files import atomic_write
+from .legendre import halving_steps, horizon
+from .npz import NPY_MAGIC, ZIP_MAGIC, Archive
+from .spec import LMUSpec, unstable_theta
 
-__all__ = ["LMUWeights", "weight_shapes", "init_weights", "save_weights", "load_weights", "FILE_FORMAT"]
+__all__ = ["LMUWeights", "weight_shapes", "init_weights", "conform", "save_weights", "load_weights", "FILE_FORMAT",
+           "TWIN_FIELDS", "MAX_SPEC_BYTES"]
 
 FILE_FORMAT = 1
 _SPEC_KEY = "__lmu_spec__"
@@ -91,7 +96,7 @@ class LMUWeights(Mapping):
                 parts.append(f"unexpected {', '.join(map(str, unknown))}")
             raise SpecError(f"weights do not fit the spec ({'; '.join(parts)}); this spec needs exactly "
                             f"{', '.join(f'{n} {s}' for n, s in shapes.items()) or 'no weights'}")
-        data = {}
+        data, problems = {}, []
         for name, shape in shapes.items():
             try:
                 arr = np.asarray(arrays[name])
@@ -101,12 +106,25 @@ class LMUWeights(Mapping):
                                            or np.issubdtype(arr.dtype, np.integer)):
                 raise ArgumentError(f"weight '{name}' must be a real numeric array (got dtype {arr.dtype})")
             if arr.shape != shape:
-                raise SpecError(f"weight '{name}' must have shape {shape} for this spec (got {arr.shape})")
-            arr = np.array(arr, dtype=spec.dtype, copy=True)
+                problems.append(f"weight '{name}' must have shape {shape} for this spec (got {arr.shape})")
+                continue
+            with np.errstate(over="ignore", invalid="ignore"):
+                arr = np.array(arr, dtype=spec.dtype, copy=True)
+            if not np.isfinite(arr).all():
+                where = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+                problems.append(f"weight '{name}' holds {arr[where]} at index {where}: weights must be finite "
+                                f"{spec.dtype} numbers (a value beyond {np.finfo(spec.dtype).max:.3g} overflows)")
+                continue
             arr.setflags(write=False)
             data[name] = arr
-        if "theta" in data and not (np.isfinite(data["theta"]) and data["theta"] > 0):
-            raise SpecError(f"weight 'theta' must be a finite number > 0 (got {float(data['theta'])!r})")
+        if problems:
+            raise SpecError("; ".join(problems))
+        if "theta" in data:
+            theta = float(data["theta"])
+            if not theta > 0:
+                raise SpecError(f"weight 'theta' must be a finite number > 0 (got {theta!r})")
+            if halving_steps(spec.order, theta, spec.discretizer, spec.dtype) > horizon(spec.dtype):
+                raise SpecError(unstable_theta(spec.order, theta, spec.discretizer, spec.dtype, "weight 'theta'"))
         self._spec = spec
         self._data = data
 
@@ -243,9 +261,62 @@ def init_weights(spec: LMUSpec, seed: int = 0) -> LMUWeights:
     return LMUWeights(spec, arrays)
 
 
+# --------------------------------------------------------------------------- where weights enter
+#: Spec fields that do not change what the weights mean: weights of a spec that differs from another only in these
+#: are the other's too (cast to its dtype).
+TWIN_FIELDS = ("dtype", "return_sequences", "dropout", "recurrent_dropout")
+
+
+def conform(spec: LMUSpec, weights) -> LMUWeights:
+    """``weights`` checked against ``spec``: how weights enter ``save_weights``, ``build`` and ``set_weights``.
+
+    :class:`LMUWeights` of ``spec`` pass as they are, and those of a spec that differs only in
+    :data:`TWIN_FIELDS` are cast to it; weights of any other spec are refused, naming the fields that differ (to
+    reuse them on purpose, rebuild them: ``LMUWeights(spec, dict(weights))``). A plain mapping is checked name by
+    name, shape by shape (all of them at once) and value by value (finite, in the spec's dtype).
+
+    Examples
+    --------
+    >>> import lmu
+    >>> small = lmu.LMUSpec(memory_d=1, order=4, theta=8, input_d=1)
+    >>> conform(small.replace(order=8), lmu.init_weights(small))
+    Traceback (most recent call last):
+    ...
+    lmu.errors.SpecError: these weights belong to another spec: order=4 where this spec has order=8 (to reuse them \
+on purpose: lmu.LMUWeights(spec, dict(weights)))
+    """
+    if isinstance(weights, LMUWeights):
+        if weights.spec == spec:
+            return weights
+        differ = [f.name for f in dataclasses.fields(LMUSpec) if f.name not in TWIN_FIELDS
+                  and getattr(weights.spec, f.name) != getattr(spec, f.name)]
+        if differ:
+            theirs = ", ".join(f"{n}={getattr(weights.spec, n)!r}" for n in differ)
+            ours = ", ".join(f"{n}={getattr(spec, n)!r}" for n in differ)
+            have, need = weight_shapes(weights.spec), weight_shapes(spec)
+            shapes = [f"{n} {have.get(n, 'absent')} where it needs {need.get(n, 'none')}"
+                      for n in dict.fromkeys([*have, *need]) if have.get(n) != need.get(n)]
+            raise SpecError(f"these weights belong to another spec: {theirs} where this spec has {ours}"
+                            + (f" (weights {'; '.join(shapes)})" if shapes else "")
+                            + " (to reuse them on purpose: lmu.LMUWeights(spec, dict(weights)))")
+        return LMUWeights(spec, weights._data)
+    if not isinstance(weights, Mapping):
+        raise ArgumentError(f"weights must be lmu.LMUWeights or a mapping name -> array (got "
+                            f"{type(weights).__name__})")
+    return LMUWeights(spec, weights)
+
+
 # --------------------------------------------------------------------------- files
+#: The largest spec JSON a weights file may hold (a spec is a few hundred bytes).
+MAX_SPEC_BYTES = 1 << 16
+
+
 def save_weights(path, spec: LMUSpec, weights) -> None:
-    """Save a spec and its weights as one ``.npz`` file (no pickled objects inside).
+    """Save a spec and its weights as one ``.npz`` file (no pickled objects inside), atomically.
+
+    The weights are checked against the spec first (:func:`conform`). The file is written next to its target and
+    renamed over it only once complete (:func:`lmu.files.atomic_write`): a save that fails, or a process killed
+    while saving, leaves a previous file at ``path`` as it was.
 
     Examples
     --------
@@ -256,24 +327,25 @@ def save_weights(path, spec: LMUSpec, weights) -> None:
     >>> lmu.load_weights(path)[0] == spec
     True
     """
-    weights = weights if isinstance(weights, LMUWeights) and weights.spec == spec else LMUWeights(spec, weights)
+    if not isinstance(spec, LMUSpec):
+        raise ArgumentError(f"save_weights needs an lmu.LMUSpec (got {type(spec).__name__})")
+    weights = conform(spec, weights)
     arrays = {name: np.asarray(arr) for name, arr in weights.items()}
     arrays[_SPEC_KEY] = np.array(spec.to_json())
     arrays[_FORMAT_KEY] = np.array(FILE_FORMAT)
-    with open(os.fspath(path), "wb") as fh:
-        np.savez(fh, **arrays)
-
-
-_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
-_NPY_MAGIC = b"\x93NUMPY"
+    try:
+        with atomic_write(path) as fh:
+            np.savez(fh, **arrays)
+    except OSError as err:  # the file system refused (lmu.FileError says where): the weights file's kind of it
+        raise WeightsFileError(f"cannot save LMU weights to {os.fspath(path)!r}: {err}") from err
 
 
 def load_weights(path) -> tuple[LMUSpec, LMUWeights]:
     """Load ``(spec, weights)`` from a file written by :func:`save_weights`.
 
-    Nothing is unpickled; every name, shape and dtype is checked against the spec stored in the file, and any
-    problem gives one :class:`lmu.WeightsFileError` (:class:`lmu.SpecError` for content that does not fit a spec)
-    naming the file.
+    Nothing is unpickled, and nothing is read beyond what the spec stored in the file says the weights are: every
+    entry's declared size, shape and dtype is checked before its data is read or decompressed. Any problem is one
+    :class:`lmu.WeightsFileError` (:class:`lmu.SpecError` for content that does not fit its spec) naming the file.
     """
     path = os.fspath(path)
     try:
@@ -283,52 +355,41 @@ def load_weights(path) -> tuple[LMUSpec, LMUWeights]:
         raise MissingWeightsFile(f"no LMU weights file at {path!r}") from None
     except OSError as err:
         raise WeightsFileError(f"{path!r} cannot be read as an LMU weights file ({err})") from None
-    if head.startswith(_NPY_MAGIC):
+    if head.startswith(NPY_MAGIC):
         raise WeightsFileError(f"{path!r} is a single .npy array, not an LMU weights archive from lmu.save_weights")
-    if not head.startswith(_ZIP_MAGIC):
+    if not head.startswith(ZIP_MAGIC):
         what = "it is empty" if not head else "it does not start with a zip header"
         raise WeightsFileError(f"{path!r} is not an LMU weights file written by lmu.save_weights: an .npz (zip) "
                                f"archive is expected and {what}")
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
-        raise WeightsFileError(f"{path!r} is corrupt or truncated: not a complete .npz (zip) archive "
-                               f"({err})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):  # pragma: no cover - the magic check above rules it out
-        raise WeightsFileError(f"{path!r} is not an LMU weights archive from lmu.save_weights")
-    with archive:
+    with Archive(path, WeightsFileError, max_members=16, what="an LMU weights file") as archive:
+        if _SPEC_KEY not in archive.names:
+            raise WeightsFileError(f"{path!r} has no {_SPEC_KEY} entry: it was not written by lmu.save_weights")
+        version = archive.read(_FORMAT_KEY, shape=(), kinds="iu", max_bytes=8) \
+            if _FORMAT_KEY in archive.names else np.array(FILE_FORMAT)
+        if int(version) < 1:
+            raise WeightsFileError(f"{path!r}: {_FORMAT_KEY} must be a positive integer (got {int(version)})")
+        if int(version) > FILE_FORMAT:
+            raise WeightsFileError(f"{path!r} uses weights file format {int(version)}, newer than this lmu reads "
+                                   f"({FILE_FORMAT}): upgrade lmu (pip install -U lmu)")
+        text = archive.read(_SPEC_KEY, shape=(), kinds="U", max_bytes=4 * MAX_SPEC_BYTES)
         try:
-            arrays = {name: archive[name] for name in archive.files}
-        except ValueError as err:
-            if "allow_pickle" in str(err) or "Object arrays" in str(err):
-                raise WeightsFileError(f"{path!r} holds a pickled object array; lmu never unpickles, "
-                                       "re-save the weights with lmu.save_weights") from None
-            raise WeightsFileError(f"{path!r} is corrupt or truncated ({err})") from None
-        except (OSError, EOFError, zipfile.BadZipFile, KeyError) as err:
-            raise WeightsFileError(f"{path!r} is corrupt or truncated ({err})") from None
-    for name, arr in arrays.items():
-        if not isinstance(arr, np.ndarray):
-            raise WeightsFileError(f"{path!r}: entry {name!r} is not a .npy array; the file was not written by "
-                                   "lmu.save_weights")
-    if _SPEC_KEY not in arrays:
-        raise WeightsFileError(f"{path!r} has no {_SPEC_KEY} entry: it was not written by lmu.save_weights")
-    version = arrays.pop(_FORMAT_KEY, np.array(FILE_FORMAT))
-    if version.shape != () or not np.issubdtype(version.dtype, np.integer) or int(version) < 1:
-        raise WeightsFileError(f"{path!r}: {_FORMAT_KEY} must be a positive integer (got {version!r})")
-    if int(version) > FILE_FORMAT:
-        raise WeightsFileError(f"{path!r} uses weights file format {int(version)}, newer than this lmu reads "
-                               f"({FILE_FORMAT}): upgrade lmu (pip install -U lmu)")
-    text = arrays.pop(_SPEC_KEY)
-    if text.shape != () or text.dtype.kind != "U":
-        raise WeightsFileError(f"{path!r}: {_SPEC_KEY} must be a JSON string (got dtype {text.dtype})")
-    try:
-        spec = LMUSpec.from_json(str(text))
-    except SpecError as err:
-        raise SpecError(f"{path!r}: the stored spec is invalid: {err}") from None
-    for name, arr in arrays.items():
-        if arr.dtype != np.dtype(spec.dtype):
-            raise SpecError(f"{path!r}: weight '{name}' has dtype {arr.dtype} but the spec's dtype is "
-                            f"{spec.dtype}")
+            spec = LMUSpec.from_json(str(text))
+        except SpecError as err:
+            raise SpecError(f"{path!r}: the stored spec is invalid: {err}") from None
+        shapes = weight_shapes(spec)
+        names = [n for n in archive.names if n not in (_SPEC_KEY, _FORMAT_KEY)]
+        missing, unknown = [n for n in shapes if n not in names], [n for n in names if n not in shapes]
+        if missing or unknown:
+            parts = ([f"missing {', '.join(missing)}"] if missing else []) + \
+                ([f"unexpected {', '.join(unknown)}"] if unknown else [])
+            raise SpecError(f"{path!r}: weights do not fit the spec ({'; '.join(parts)})")
+        dtype = np.dtype(spec.dtype)
+        arrays = {}
+        for name, shape in shapes.items():
+            arrays[name] = archive.read(name, kinds="fiu", max_bytes=max(8, math.prod(shape) * 8))
+            if arrays[name].dtype != dtype:
+                raise SpecError(f"{path!r}: weight '{name}' has dtype {arrays[name].dtype} but the spec's dtype is "
+                                f"{spec.dtype}")
     try:
         return spec, LMUWeights(spec, arrays)
     except (SpecError, ArgumentError) as err:

@@ -288,11 +288,11 @@ def test_from_json_refuses_non_finite_theta():
         LMUSpec.from_json('{"memory_d": 1, "order": 4, "theta": NaN, "input_d": 1}')
 
 
-# --------------------------------------------------------------------------------------------------- warnings
-def test_unstable_euler_warns():
-    with pytest.warns(RuntimeWarning, match=r"euler.*order=64.*unstable.*zoh") as record:
+# --------------------------------------------------------------------------------------------------- stability
+def test_unstable_euler_is_refused_not_warned():
+    with pytest.raises(lmu.SpecError, match=r"LMUSpec\.theta=10 cannot be computed with discretizer='euler', "
+                                            r"order=64.*euler is stable only for theta above 638\.7.*zoh"):
         make(order=64, theta=10, discretizer="euler")
-    assert record[0].filename == __file__  # points at the caller, not at lmu
 
 
 @pytest.mark.parametrize("discretizer", ["zoh", "bilinear"])
@@ -308,15 +308,12 @@ def test_no_warning_for_stable_euler():
         make(order=4, theta=100, discretizer="euler")
 
 
-
-def test_unstable_euler_warning_points_at_the_caller_through_replace_and_json():
+def test_instability_is_refused_through_replace_and_json():
     stable = make(order=64, theta=1000, discretizer="euler")
-    with pytest.warns(RuntimeWarning, match="unstable") as record:
+    with pytest.raises(lmu.SpecError, match="cannot be computed"):
         stable.replace(theta=10)
-    assert record[0].filename == __file__
-    with pytest.warns(RuntimeWarning, match="unstable") as record:
+    with pytest.raises(lmu.SpecError, match="cannot be computed"):
         LMUSpec.from_json(stable.replace(discretizer="zoh", theta=10).to_json().replace('"zoh"', '"euler"'))
-    assert record[0].filename == __file__
 
 
 # --------------------------------------------------------------------------------------------------- the field table

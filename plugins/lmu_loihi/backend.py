@@ -12,7 +12,7 @@ from __future__ import annotations
 from lmu.backend import Accuracy
 from lmu.errors import ArgumentError
 from lmu.spec import Hidden, LMUSpec
-from lmu_nengo.backend import SPIKING_READOUT_SYNAPSE, NengoBackend
+from lmu_nengo.backend import SPIKING_READOUT_SYNAPSE, NengoBackend, positive
 
 __all__ = ["LoihiBackend", "REFUSALS", "NRMSE_LIMIT"]
 
@@ -106,6 +106,7 @@ class LoihiBackend(NengoBackend):
         if target not in ("sim", "loihi"):
             raise ArgumentError(f"loihi backend option target must be 'sim' (the emulator) or 'loihi' (the chip) "
                                 f"(got {target!r})")
+        positive(self.name, "scale_firing_rates", scale_firing_rates, "a number")
         s = float(scale_firing_rates)
         if max_rates is None:
             max_rates = nengo.dists.Uniform(LOIHI_MAX_RATES[0] * s, LOIHI_MAX_RATES[1] * s)

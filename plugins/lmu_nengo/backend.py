@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import math
+
 import lmu
 
-__all__ = ["NengoBackend", "NEURON_OPTIONS", "SPIKING_READOUT_SYNAPSE"]
+__all__ = ["NengoBackend", "NEURON_OPTIONS", "SPIKING_READOUT_SYNAPSE", "positive"]
 
 #: The synapse (seconds) through which readers see a spiking memory (and a spiking relu hidden) by default.
 SPIKING_READOUT_SYNAPSE = 0.02
 #: Options that only neurons mode takes (see :class:`lmu_nengo.NeuronMemory`).
 NEURON_OPTIONS = ("neuron_type", "scale_firing_rates", "radius", "tau", "readout_synapse", "max_rates",
                   "intercepts", "direct")
+
+
+def positive(backend: str, option: str, value, what: str) -> None:
+    """Refuse an option that is not a finite number > 0, naming it (before nengo ever sees it)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+        raise lmu.ArgumentError(f"{backend} backend option {option} must be {what} > 0 (got {value!r})")
 
 
 class NengoBackend(lmu.Backend):
@@ -48,15 +56,23 @@ class NengoBackend(lmu.Backend):
         if neurons is None and given:
             raise lmu.ArgumentError(f"{self.name} backend option(s) {', '.join(sorted(given))} apply to neurons "
                                     "mode only: pass neurons=N (neurons per memory dimension) as well")
-        if isinstance(dt, bool) or not (isinstance(dt, (int, float)) and dt > 0):
-            raise lmu.ArgumentError(f"{self.name} backend option dt must be a time step in seconds > 0 (got "
-                                    f"{dt!r})")
+        positive(self.name, "dt", dt, "a time step in seconds")
+        for option in ("scale_firing_rates", "tau"):
+            if option in given:
+                positive(self.name, option, given[option], "a number" if option != "tau" else "a time in seconds")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise lmu.ArgumentError(f"{self.name} backend option seed must be an integer >= 0 or None (got {seed!r})")
         return self._network(spec, weights, dt=float(dt), neurons=neurons, label=label, seed=seed, **given)
 
     def _network(self, spec, weights, **options):
+        import nengo
+
         from .network import LMUNetwork
 
-        return LMUNetwork(spec, weights, backend=self.name, **options)
+        try:
+            return LMUNetwork(spec, weights, backend=self.name, **options)
+        except nengo.exceptions.ValidationError as err:  # an option's value nengo refuses (the user's input)
+            raise lmu.ArgumentError(f"{self.name} backend: nengo refused an option's value: {err}") from err
 
     # -- weights -------------------------------------------------------------------------------------------------
     def get_weights(self, obj):

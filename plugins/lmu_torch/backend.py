@@ -41,6 +41,7 @@ class TorchBackend(lmu.Backend):
     def build(self, spec, weights, *, mode="auto", device=None):
         from .module import LMU
 
+        device = None if device is None else check_device(device)
         model = LMU(spec, weights, mode=mode)
         return model.to(device) if device is not None else model
 
@@ -54,15 +55,10 @@ class TorchBackend(lmu.Backend):
         import torch
 
         dev, dt = obj._probe.device, obj.compute_dtype
-        was_training = obj.training
-        obj.eval()
-        try:
-            with torch.no_grad():
-                xt = torch.as_tensor(x, dtype=dt, device=dev)
-                st = None if state is None else {k: torch.as_tensor(v, dtype=dt, device=dev) for k, v in state.items()}
-                result = obj(xt, st, return_state=return_state)
-        finally:
-            obj.train(was_training)
+        with torch.no_grad():  # per thread; infer() leaves the module's training flag, device and dtype alone
+            xt = torch.as_tensor(x, dtype=dt, device=dev)
+            st = None if state is None else {k: torch.as_tensor(v, dtype=dt, device=dev) for k, v in state.items()}
+            result = obj.infer(xt, st, return_state=return_state)
         out_dtype = obj.lmu_spec.dtype
         if return_state:
             out, new = result
@@ -78,3 +74,17 @@ class TorchBackend(lmu.Backend):
 def check_mode(spec, mode) -> None:
     """:func:`lmu.backend.check_mode` for this backend."""
     lmu.backend.check_mode(TorchBackend, spec, mode)
+
+
+def check_device(device):
+    """``torch.device(device)``, refusing (with :class:`lmu.ArgumentError`, naming the option) a name torch does not
+    know or a device this machine does not have, before a module is put there."""
+    import torch
+
+    try:
+        device = torch.device(device)
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError, TypeError, ValueError) as err:  # torch's refusal of the user's value
+        raise lmu.ArgumentError(f"torch backend option device must be a device torch has here, such as 'cpu'"
+                                f"{' or cuda' if torch.cuda.is_available() else ''} (got {device!r}: {err})") from None
+    return device

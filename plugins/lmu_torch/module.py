@@ -109,11 +109,13 @@ class LMU(nn.Module):
 
     def _cached(self, key, make):
         key = key + (self.compute_dtype, self._probe.device)
-        if key not in self._cache:
+        value = self._cache.get(key)  # one lookup: another thread may clear the cache meanwhile
+        if value is None:
+            value = torch.compiler.disable(make)()  # NumPy work: outside any compiled graph
             if len(self._cache) > 32:
                 self._cache.clear()
-            self._cache[key] = torch.compiler.disable(make)()  # NumPy work: outside any compiled graph
-        return self._cache[key]
+            self._cache[key] = value
+        return value
 
     def _tensor(self, array):
         return torch.as_tensor(np.asarray(array), dtype=self.compute_dtype, device=self._probe.device)
@@ -179,6 +181,14 @@ class LMU(nn.Module):
     def forward(self, x, state=None, return_state: bool = False, lengths=None):
         """Run a batch ``x (batch, T, input_d)``; see the class docstring for ``state``, ``return_state`` and
         ``lengths``. Returns the output, or ``(output, state)`` with ``return_state``."""
+        return self._forward(x, state, return_state, lengths, self.training)
+
+    def infer(self, x, state=None, return_state: bool = False):
+        """:meth:`forward` as in evaluation mode (no dropout), whatever ``self.training`` is, without changing the
+        module: what :func:`lmu.run` calls, so that runs in several threads leave the module as they found it."""
+        return self._forward(x, state, return_state, None, False)
+
+    def _forward(self, x, state, return_state, lengths, training):
         from .checks import check_lengths, check_state, check_x
 
         spec = self.lmu_spec
@@ -188,9 +198,9 @@ class LMU(nn.Module):
         lengths = check_lengths(lengths, batch, steps)
         mode = self.pick_mode(steps)
         e_mask = r_mask = None
-        if self.training and spec.dropout > 0:
+        if training and spec.dropout > 0:
             e_mask = self._dropout_mask((batch, spec.enc_d), spec.dropout)
-        if self.training and spec.recurrent_dropout > 0:
+        if training and spec.recurrent_dropout > 0:
             r_mask = self._dropout_mask((batch, spec.memory_size), spec.recurrent_dropout)
         if mode == "step":
             out, new = self._forward_step(x, st, lengths, e_mask, r_mask)

@@ -66,7 +66,7 @@ def test_network_uses_loihi_neurons_rates_and_lowpass_synapses_only():
 
 def test_battery_on_the_emulator_within_the_nrmse_limit():
     report = kit.check_backend("loihi", every_option_set=True)  # seeded builds (conformance_options)
-    assert len(report.results) == 5 and all(r.check == "nrmse" for r in report.results)
+    assert [r.check for r in report.results] == ["nrmse", "nan"] * 5  # the NaN pattern too: masked, propagated
     assert report.passed, "\n".join(str(r) for r in report.results)
 
 
