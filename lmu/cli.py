@@ -13,6 +13,8 @@ import sys
 
 from ._version import __version__
 from .errors import ArgumentError, BackendUnavailable, LMUError
+from .files import read_bounded, write_text
+from .spec import MAX_JSON
 from .registry import backends as list_backends
 from .registry import get_backend
 
@@ -81,6 +83,11 @@ def _cmd_check(args) -> int:
 def _cmd_demo(args) -> int:
     from . import demo
 
+    if args.plot:  # a format matplotlib cannot write is refused before the work, not after
+        from .plots import figure_format
+
+        figure_format(args.plot)
+
     print(f"An untrained LMU (no kernel, no hidden cell, θ = {demo.THETA} steps) fed white noise band-limited to "
           "1 cycle per θ;\nthe input delayed by r·θ is decoded from the memory with the Legendre readout.\n")
     table = demo.delay_table(seed=args.seed)
@@ -103,8 +110,6 @@ def _cmd_demo(args) -> int:
 def _cmd_plot(args) -> int:
     from .plots import plot_basis
 
-    if args.order < 1:
-        raise ArgumentError(f"--order must be a positive integer (got {args.order})")
     plot_basis(args.order, args.output)
     print(f"wrote {args.output}")
     return 0
@@ -119,13 +124,12 @@ def _cmd_spec(args) -> int:
         return 0
     if args.file is None:
         raise ArgumentError("lmu spec needs a spec FILE to check (or --schema to print the JSON schema)")
-    try:
-        with open(args.file, encoding="utf-8") as fh:
-            text = fh.read()
-    except OSError as err:
-        raise ArgumentError(f"cannot read spec file {args.file!r}: {err.strerror}") from None
-    spec = LMUSpec.from_json(text)
-    print(json.dumps(spec.to_dict(), indent=2))
+    spec = LMUSpec.from_json(read_bounded(args.file, MAX_JSON, "spec file (JSON)"))
+    text = json.dumps(spec.to_dict(), indent=2)
+    if args.output:
+        write_text(args.output, text + "\n")  # atomically: a failure leaves an older file as it was
+    else:
+        print(text)
     shapes = weight_shapes(spec)
     params = sum(int(math.prod(s)) for s in shapes.values())
     print(f"# valid: output size {spec.output_size}, {params} trainable parameters, "
@@ -135,16 +139,17 @@ def _cmd_spec(args) -> int:
 
 def _cmd_train(args) -> int:
     from . import datasets
-    from .train import TrainOptions, psmnist_model, train
+    from .train import TrainOptions, prepare, psmnist_model, train
 
+    options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                           device=args.device, progress=not args.no_progress)
+    out = args.out or f"runs/psmnist-{args.model}-{args.backend}-seed{args.seed}"
+    prepare(args.backend, options, out)  # every mistake found before the data is read or a step is taken
     data = datasets.load_psmnist(args.data, seed=args.permutation_seed, validation=args.validation, limit=args.limit)
     if args.train_limit is not None:
         data["train"] = datasets.Split(data["train"].x[:args.train_limit], data["train"].y[:args.train_limit])
     steps = data["train"].x.shape[1]
     model = psmnist_model(args.model, steps=steps)
-    options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                           device=args.device, progress=not args.no_progress)
-    out = args.out or f"runs/psmnist-{args.model}-{args.backend}-seed{args.seed}"
     print(f"psMNIST from {args.data}: {', '.join(f'{k} {len(v)}' for k, v in data.items())} sequences of "
           f"{steps} steps; model {args.model}: {_MODEL_LINE.get(args.model, '')}")
     result = train(args.backend, model, data, options, out_dir=out)
@@ -176,6 +181,42 @@ def _spec_fields_help(width: int = 100) -> str:
     return "\n".join(lines)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (got {text!r})") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (got {value})")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0 (got {text!r})")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0 (got {text!r})")
+    return value
+
+
+def _name(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a backend (got an empty name); lmu backends lists them")
+    return text
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lmu", description="The Legendre Memory Unit, described once and "
                                      "built in any framework.")
@@ -187,20 +228,20 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_backends)
 
     p = sub.add_parser("check", help="run the conformance kit on every installed backend (exit 1 on failure)")
-    p.add_argument("--backend", metavar="NAME", help="check only this backend")
+    p.add_argument("--backend", metavar="NAME", type=_name, help="check only this backend")
     p.add_argument("--quick", action="store_true", help="a 20-case subset of the battery (10 specs in 2 dtypes)")
     p.add_argument("-v", "--verbose", action="store_true", help="also list refused cases")
     p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("demo", help="an untrained LMU reconstructs delayed band-limited white noise")
     p.add_argument("--plot", metavar="FILE", help="also draw input, memory and reconstructions (PNG, SVG, PDF)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the white noise")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the white noise")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("plot", help="draw a figure")
     what = p.add_subparsers(dest="figure", required=True, metavar="FIGURE")
     b = what.add_parser("basis", help="the shifted Legendre basis")
-    b.add_argument("--order", type=int, default=12)
+    b.add_argument("--order", type=_positive_int, default=12, help="how many polynomials (1 to 64; default 12)")
     b.add_argument("-o", "--output", required=True, metavar="FILE")
     b.set_defaults(func=_cmd_plot)
 
@@ -212,17 +253,17 @@ def _parser() -> argparse.ArgumentParser:
                         "dataset-fashion-mnist installs Fashion-MNIST in /usr/share/datasets/fashion-mnist")
     t.add_argument("--backend", default="torch", choices=("torch", "keras"))
     t.add_argument("--model", default="lmu", choices=("lmu", "lmu-parallel", "lstm"))
-    t.add_argument("--epochs", type=int, default=10)
-    t.add_argument("--batch-size", type=int, default=100)
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--limit", type=int, default=None, metavar="N",
+    t.add_argument("--epochs", type=_positive_int, default=10)
+    t.add_argument("--batch-size", type=_positive_int, default=100)
+    t.add_argument("--lr", type=_positive_float, default=1e-3)
+    t.add_argument("--limit", type=_positive_int, default=None, metavar="N",
                    help="use only the first N training, validation and test examples (quick runs)")
-    t.add_argument("--train-limit", type=int, default=None, metavar="N",
+    t.add_argument("--train-limit", type=_positive_int, default=None, metavar="N",
                    help="use only the first N training examples (validation and test stay whole)")
-    t.add_argument("--validation", type=int, default=10000, metavar="N",
+    t.add_argument("--validation", type=_positive_int, default=10000, metavar="N",
                    help="the last N training images are the validation set (default 10000: 50k/10k/10k)")
-    t.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the batch order")
-    t.add_argument("--permutation-seed", type=int, default=0, help="seed of the fixed pixel permutation")
+    t.add_argument("--seed", type=_seed, default=0, help="seed of the initial weights and the batch order")
+    t.add_argument("--permutation-seed", type=_seed, default=0, help="seed of the fixed pixel permutation")
     t.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     t.add_argument("--out", metavar="DIR", default=None,
                    help="where to write history.csv, result.json, the checkpoint and curves.png "
@@ -235,16 +276,21 @@ def _parser() -> argparse.ArgumentParser:
                                    "normalized, or print the JSON schema of such files.",
                        epilog=_spec_fields_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("file", nargs="?", help="the spec file (JSON)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the normalized spec to FILE instead of printing it")
     p.add_argument("--schema", action="store_true", help="print the JSON schema of a spec file and exit")
     p.set_defaults(func=_cmd_spec)
     return parser
 
 
 def main(argv=None) -> int:
-    """Entry point of the ``lmu`` console script and ``python -m lmu``."""
+    """Entry point of the ``lmu`` console script and ``python -m lmu``: 0 on success, 1 for a failed check, 2 for a
+    usage error (one line on stderr, no traceback), 130 when interrupted."""
     args = _parser().parse_args(argv)
     try:
         return args.func(args)
     except (LMUError, OSError) as err:
         print(f"lmu: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("lmu: interrupted", file=sys.stderr)
+        return 130

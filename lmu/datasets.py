@@ -1,7 +1,7 @@
 """Datasets for the LMU's benchmarks: MNIST-format files read from disk, the permuted sequential transform.
 
 Design rule: nothing is downloaded and nothing is unpickled. Images and labels come from files the user already
-has (IDX files, gzipped or not, or Keras' ``mnist.npz`` read with ``allow_pickle=False``); every problem with a
+has (IDX files, gzipped or not, or Keras' ``mnist.npz``, read by :mod:`lmu.npz`); every problem with a
 file is one :class:`DatasetError` naming the file, what is wrong and what would be accepted.
 """
 
@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import math
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from .errors import ArgumentError, DatasetError
+from .files import atomic_write
+from .npz import Archive
 
 __all__ = [
     "DatasetError",
@@ -30,6 +34,8 @@ __all__ = [
 #: Where Debian's package ``dataset-fashion-mnist`` puts the Fashion-MNIST IDX files.
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
+#: MNIST and Fashion-MNIST have ten classes: labels are 0 to 9.
+CLASSES = 10
 _FILES = {
     "x_train": "train-images-idx3-ubyte",
     "y_train": "train-labels-idx1-ubyte",
@@ -39,14 +45,17 @@ _FILES = {
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-def _open(path: Path):
-    with open(path, "rb") as f:
-        gz = f.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rb") if gz else open(path, "rb")
+#: The most bytes one dataset file may hold once decompressed (MNIST's training images are 47 MB).
+MAX_DATASET_BYTES = 1 << 30
+_READ_ERRORS = (OSError, EOFError, zlib.error, ValueError, OverflowError)  # gzip.BadGzipFile is an OSError
 
 
-def read_idx(path) -> np.ndarray:
-    """Read one IDX file (the MNIST format), gzipped or not.
+def read_idx(path, max_bytes: int = MAX_DATASET_BYTES) -> np.ndarray:
+    """Read one IDX file (the MNIST format), gzipped or not, within a bound.
+
+    The header's shape is checked against ``max_bytes`` before anything else is read, and a gzipped file is never
+    decompressed past what its header declares; a file that is missing, not a regular file, truncated, longer than
+    its header says, or not IDX at all is one :class:`lmu.DatasetError` naming it.
 
     Examples
     --------
@@ -57,28 +66,40 @@ def read_idx(path) -> np.ndarray:
     array([3, 1, 4], dtype=uint8)
     """
     path = Path(path)
+    where = f"dataset file {str(path)!r}"
+    if not path.exists():
+        raise DatasetError(f"{where} does not exist")
     if not path.is_file():
-        raise DatasetError(f"dataset file {str(path)!r} does not exist")
+        raise DatasetError(f"{where} is not a regular file (a directory, a device or a pipe)")
     try:
-        with _open(path) as f:
-            data = f.read()
-    except (OSError, EOFError) as exc:
-        raise DatasetError(f"dataset file {str(path)!r} cannot be read ({exc}): a truncated or corrupt gzip file? "
-                           "Fetch it again") from None
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _DTYPES:
-        raise DatasetError(f"dataset file {str(path)!r} is not an IDX file (its first bytes are {data[:4]!r}; an "
-                           "IDX file starts with two zero bytes, a type code and the number of dimensions)")
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise DatasetError(f"dataset file {str(path)!r} ends inside its header: it is truncated")
-    shape = tuple(int(n) for n in np.frombuffer(data, ">u4", count=ndim, offset=4))
-    dtype = np.dtype(_DTYPES[data[2]])
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        with open(path, "rb") as raw:
+            gz = raw.read(2) == b"\x1f\x8b"
+        with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
+            head = f.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _DTYPES:
+                raise DatasetError(f"{where} is not an IDX file (its first bytes are {head!r}; an IDX file starts "
+                                   "with two zero bytes, a type code and the number of dimensions)")
+            ndim = head[3]
+            dims = f.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise DatasetError(f"{where} ends inside its header: it is truncated")
+            shape = tuple(int(n) for n in np.frombuffer(dims, ">u4"))
+            dtype = np.dtype(_DTYPES[head[2]])
+            expected = math.prod(shape) * dtype.itemsize
+            if expected > max_bytes:
+                raise DatasetError(f"{where} declares shape {shape}: {expected} bytes, more than the {max_bytes} a "
+                                   "dataset file may hold (lmu.datasets.MAX_DATASET_BYTES)")
+            data = f.read(expected + 1)
+    except DatasetError:
+        raise
+    except _READ_ERRORS as exc:
+        raise DatasetError(f"{where} cannot be read ({type(exc).__name__}: {exc}): a truncated or corrupt gzip "
+                           "file? Fetch it again") from None
     if len(data) != expected:
-        raise DatasetError(f"dataset file {str(path)!r} holds {len(data)} bytes but its header {shape} says "
-                           f"{expected}: it is truncated or corrupt; fetch it again")
-    return np.frombuffer(data, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+        raise DatasetError(f"{where} holds {4 + 4 * ndim + len(data)}{'+' if len(data) > expected else ''} bytes but "
+                           f"its header {shape} says {4 + 4 * ndim + expected}: it is truncated or corrupt; fetch it "
+                           "again")
+    return np.frombuffer(data, dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
 def write_idx(path, array: np.ndarray, compress: bool = False) -> None:
@@ -87,13 +108,16 @@ def write_idx(path, array: np.ndarray, compress: bool = False) -> None:
     codes = {np.dtype(dtype).newbyteorder("="): code for code, dtype in _DTYPES.items()}
     code = codes.get(array.dtype.newbyteorder("="))
     if code is None:
-        raise DatasetError(f"write_idx cannot store dtype {array.dtype} (IDX holds uint8, int8, int16, int32, "
-                           "float32, float64)")
+        raise ArgumentError(f"write_idx cannot store dtype {array.dtype} (IDX holds uint8, int8, int16, int32, "
+                            "float32, float64)")
     big = array.astype(np.dtype(_DTYPES[code]).newbyteorder(">"))
     payload = bytes([0, 0, code, array.ndim]) + np.asarray(array.shape, ">u4").tobytes() + big.tobytes()
-    opener = gzip.open if compress else open
-    with opener(path, "wb") as f:
-        f.write(payload)
+    with atomic_write(path) as raw:  # a failed write leaves an older file as it was
+        if compress:
+            with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
+                f.write(payload)
+        else:
+            raw.write(payload)
 
 
 def _find(directory: Path, stem: str) -> Path | None:
@@ -126,15 +150,13 @@ def load_mnist(directory) -> dict[str, np.ndarray]:
         raise DatasetError(f"dataset directory {str(directory)!r} does not exist (for Fashion-MNIST on Debian: "
                            f"apt install dataset-fashion-mnist, which fills {FASHION_MNIST_DIR})")
     found = {key: _find(directory, stem) for key, stem in _FILES.items()}
+    npz = directory / "mnist.npz"
     if all(found.values()):
         data = {key: read_idx(path) for key, path in found.items()}
-    elif (directory / "mnist.npz").is_file():
-        try:
-            with np.load(directory / "mnist.npz", allow_pickle=False) as npz:
-                data = {key: np.asarray(npz[key]) for key in _FILES}
-        except (KeyError, ValueError, OSError) as exc:
-            raise DatasetError(f"{str(directory / 'mnist.npz')!r} is not Keras' mnist.npz (arrays x_train, "
-                               f"y_train, x_test, y_test): {exc}") from None
+    elif npz.is_file():
+        with Archive(npz, DatasetError, max_members=8, what="Keras' mnist.npz (arrays x_train, y_train, x_test, "
+                     "y_test)") as archive:
+            data = {key: archive.read(key, kinds="iu", max_bytes=MAX_DATASET_BYTES) for key in _FILES}
     else:
         missing = [_FILES[k] + "[.gz]" for k, path in found.items() if path is None]
         raise DatasetError(f"dataset directory {str(directory)!r} lacks {', '.join(missing)} (and holds no "
@@ -144,6 +166,13 @@ def load_mnist(directory) -> dict[str, np.ndarray]:
         if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
             raise DatasetError(f"{split} images {x.shape} and labels {y.shape} in {str(directory)!r} do not match: "
                                "expected (n, rows, cols) images and (n,) labels")
+        if x.dtype != np.uint8:
+            raise DatasetError(f"{split} images in {str(directory)!r} are {x.dtype}; MNIST-format images are uint8 "
+                               "(0 to 255)")
+        if y.dtype.kind not in "iu" or len(y) and (y.min() < 0 or y.max() >= CLASSES):
+            bad = int(np.flatnonzero((y < 0) | (y >= CLASSES))[0]) if y.dtype.kind in "iu" else 0
+            raise DatasetError(f"{split} labels in {str(directory)!r} must be integers 0 to {CLASSES - 1} (label "
+                               f"{bad} is {y[bad]!r})")
     return data
 
 

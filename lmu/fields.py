@@ -21,8 +21,20 @@ REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "REQUIRED"})()  #
 
 
 def short(value: Any, limit: int = 80) -> str:
-    """``repr(value)``, cut to ``limit`` characters (a value in a message must not swamp it)."""
-    text = repr(value)
+    """``repr(value)``, cut to ``limit`` characters (a value in a message must not swamp it); an integer too long
+    for Python to print (over 4300 digits) is described by its size.
+
+    Examples
+    --------
+    >>> short(10**5000)
+    'an integer of about 5000 digits'
+    """
+    if isinstance(value, int) and value.bit_length() > 14000:
+        return f"an integer of about {round(value.bit_length() * math.log10(2))} digits"
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - the user's object cannot describe itself: describe its type instead
+        text = f"<a {type(value).__name__} whose repr() fails>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -66,6 +78,7 @@ class Field:
     help: str
     default: Any = REQUIRED
     minimum: int = 1
+    maximum: int | None = None
     choices: tuple = ()
     nullable: bool = False
     cls: type | None = None
@@ -76,12 +89,14 @@ class Field:
         """Whether the field has no default."""
         return self.default is REQUIRED
 
-    def expected(self) -> str:
-        """What the field accepts, as the end of the sentence "X must be ..."."""
+    def expected(self, with_maximum: bool = True) -> str:
+        """What the field accepts, as the end of the sentence "X must be ..." (the refusal of a value too small or
+        of the wrong kind leaves the maximum out; a value too large gets a message of its own)."""
         if self.accepts:
             return self.accepts
         if self.kind == "int":
-            return "a positive integer" if self.minimum == 1 else f"an integer >= {self.minimum}"
+            low = "a positive integer" if self.minimum == 1 else f"an integer >= {self.minimum}"
+            return low if self.maximum is None or not with_maximum else f"{low}, at most {self.maximum}"
         if self.kind == "number":
             return "a finite number > 0"
         if self.kind == "rate":
@@ -98,7 +113,9 @@ class Field:
             return None
         if kind == "int":
             if not _is_bool(value) and isinstance(value, (int, np.integer)) and value >= self.minimum:
-                return int(value)
+                if self.maximum is None or value <= self.maximum:
+                    return int(value)
+                raise SpecError(f"{owner}.{self.name} must be at most {self.maximum} (got {short(value)})")
         elif kind in ("number", "rate"):
             if not _is_bool(value) and isinstance(value, (int, float, np.integer, np.floating)):
                 number = _as_float(value)
@@ -117,13 +134,15 @@ class Field:
                 return name
         elif isinstance(value, str) and value in self.choices:
             return value
-        raise SpecError(f"{owner}.{self.name} must be {self.expected()} (got {short(value)})")
+        raise SpecError(f"{owner}.{self.name} must be {self.expected(with_maximum=False)} (got {short(value)})")
 
     def schema(self) -> dict:
         """The field's JSON schema (draft 2020-12)."""
         kind = self.kind
         if kind == "int":
             out: dict[str, Any] = {"type": "integer", "minimum": self.minimum}
+            if self.maximum is not None:
+                out["maximum"] = self.maximum
         elif kind == "number":
             out = {"type": "number", "exclusiveMinimum": 0}
         elif kind == "rate":

@@ -28,6 +28,7 @@ __all__ = [
     "euler_min_theta",
     "halving_steps",
     "horizon",
+    "theta_range",
     "UNIT_ROUNDOFF",
     "propagate",
     "impulse_response",
@@ -287,6 +288,36 @@ def halving_steps(order: int, theta: float, method: str = "zoh", dtype: str = "f
                 return math.inf
             power, steps = power @ power, 2 * steps
     return math.inf
+
+
+@functools.lru_cache(maxsize=256)
+def theta_range(order: int, method: str, dtype: str, theta: float) -> tuple[float, float]:
+    """The θ around a computable ``theta`` for which the memory stays computable (:func:`halving_steps` within the
+    :func:`horizon`), each edge to within 10%: where a trainable θ is clamped. Searched down to 2⁻¹⁰ steps (zoh is
+    computable down to about 1e-30 steps, where its matrix exponential overflows: its lower edge is 2⁻¹⁰ without a
+    search) and up to 2⁶⁴ θ.
+
+    Examples
+    --------
+    >>> low, high = theta_range(64, "euler", "float32", 2000.0)
+    >>> euler_min_theta(64) < low < 1.2 * euler_min_theta(64) and 1e6 < high < horizon("float32")
+    True
+    """
+    def ok(t):
+        return halving_steps(order, t, method, dtype) <= horizon(dtype)
+
+    def edge(inside, factor, stop):  # outwards by factors of 2 while computable, then 5 bisections in log θ
+        while (inside * factor - stop) * (inside - stop) > 0 and ok(inside * factor):
+            inside *= factor
+        outside = inside * factor
+        for _ in range(5):
+            middle = math.sqrt(inside * outside)
+            inside, outside = (middle, outside) if ok(middle) else (inside, middle)
+        return inside
+
+    theta = float(theta)
+    low = min(2.0**-10, theta) if method == "zoh" else edge(theta, 0.5, 2.0**-10)
+    return low, edge(theta, 2.0, theta * 2.0**64)
 
 
 def propagate(A_bar, v, length: int, ops=NUMPY, block: int | None = 256):

@@ -99,7 +99,7 @@ class Archive:
                 got_shape, fortran, got_dtype = read_header(stream)
                 if got_dtype.hasobject:
                     raise self.error(f"{self.path!r} holds a pickled object array; lmu never unpickles (entry "
-                                     f"{name!r}): save it again without objects (lmu.save_weights does)")
+                                     f"{name!r}): it is not {self.what}")
                 if dtype is not None and got_dtype != np.dtype(dtype) or kinds and got_dtype.kind not in kinds:
                     raise self.error(f"{where} has dtype {got_dtype}; expected {dtype or 'kinds ' + kinds}")
                 if shape is not None and tuple(got_shape) != tuple(shape):

@@ -6,14 +6,21 @@ with the Agg backend so that they work without a screen.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from . import legendre
 from .demo import THETA, bandwidth_table, delay_memory
-from .errors import BackendUnavailable
+from .errors import ArgumentError, BackendUnavailable
+from .files import atomic_write
 from .signals import delayed, white_noise
 
-__all__ = ["plot_basis", "plot_demo"]
+__all__ = ["plot_basis", "plot_demo", "figure_format", "MAX_BASIS_ORDER"]
+
+
+#: The most Legendre polynomials ``plot_basis`` draws (more are neither legible nor quick).
+MAX_BASIS_ORDER = 64
 
 
 def _pyplot():
@@ -27,8 +34,36 @@ def _pyplot():
     return plt
 
 
+def figure_format(path) -> str:
+    """The image format ``path``'s extension asks for, refused (before any work) when matplotlib cannot write it.
+
+    Examples
+    --------
+    >>> figure_format("basis.svg")
+    'svg'
+    """
+    plt = _pyplot()
+    supported = plt.figure().canvas.get_supported_filetypes()
+    plt.close("all")
+    ext = os.path.splitext(os.fspath(path))[1].lstrip(".").lower()
+    if ext not in supported:
+        raise ArgumentError(f"cannot draw {os.fspath(path)!r}: its extension {('.' + ext) if ext else '(none)'} is "
+                            f"not an image format matplotlib writes ({', '.join(sorted(supported))})")
+    return ext
+
+
+def _save(fig, path, dpi: int) -> None:
+    """``fig.savefig`` through :func:`lmu.files.atomic_write`: a failed save leaves an older file as it was."""
+    fmt = figure_format(path)
+    with atomic_write(path) as f:
+        fig.savefig(f, dpi=dpi, format=fmt)
+
+
 def plot_basis(order: int, path) -> None:
     """Draw the first ``order`` shifted Legendre polynomials on [0, 1] into an image file."""
+    if isinstance(order, bool) or not isinstance(order, int) or not 1 <= order <= MAX_BASIS_ORDER:
+        raise ArgumentError(f"plot_basis order must be an integer from 1 to {MAX_BASIS_ORDER} (got {order!r})")
+    figure_format(path)
     plt = _pyplot()
     r = np.linspace(0, 1, 400)
     basis = legendre.shifted_legendre(order, r)
@@ -41,12 +76,13 @@ def plot_basis(order: int, path) -> None:
     if order <= 12:
         ax.legend(ncol=1, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    _save(fig, path, 120)
     plt.close(fig)
 
 
 def plot_demo(path, order: int = 12, theta: float = THETA, seed: int = 0) -> None:
     """Input, memory and reconstructions of an untrained LMU, plus the NRMSE against the band limit."""
+    figure_format(path)
     plt = _pyplot()
     steps = int(8 * theta)
     signal = white_noise(steps, cutoff=1.0 / theta, seed=seed)[:, 0]
@@ -71,5 +107,5 @@ def plot_demo(path, order: int = 12, theta: float = THETA, seed: int = 0) -> Non
     axes[2].legend(fontsize=8)
     axes[1].set_xlabel("time step")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _save(fig, path, 110)
     plt.close(fig)

@@ -31,6 +31,12 @@ __all__ = ["LMUSpec", "Hidden", "Field", "SPEC_FIELDS", "HIDDEN_FIELDS", "SCHEMA
            "field_rows", "ACTIVATIONS", "HIDDEN_KINDS", "INITIALIZERS", "DTYPES"]
 
 SCHEMA_VERSION = 1
+#: The largest order: the memory's system matrix is dense, order × order (4096: 128 MiB in float64).
+MAX_ORDER = 4096
+#: The largest memory_d, input_d and hidden units.
+MAX_SIZE = 1 << 24
+#: The most weights a spec may have (2³¹: 8 GiB in float32).
+MAX_WEIGHTS = 1 << 31
 #: The longest spec JSON text :meth:`LMUSpec.from_json` reads (a spec is a few hundred characters).
 MAX_JSON = 1 << 16
 HIDDEN_KINDS = ("dense", "rnn", "lstm")
@@ -53,7 +59,7 @@ INITIALIZERS = (
 HIDDEN_FIELDS: tuple[Field, ...] = (
     Field("kind", "choice", "dense: o = act(z W + b); rnn: h = act(z W + h U + b); lstm: the Keras LSTM",
           choices=HIDDEN_KINDS),
-    Field("units", "int", "output size of the cell, and so of the layer"),
+    Field("units", "int", "output size of the cell, and so of the layer", maximum=MAX_SIZE),
     Field("activation", "choice", "None is replaced by the Keras default of the kind: linear for dense, tanh for "
           "rnn and lstm (the stored spec holds the resolved name)", default=None, choices=_ACTIVATION_NAMES,
           nullable=True, accepts=f"one of {', '.join(map(repr, _ACTIVATION_NAMES))}"),
@@ -113,11 +119,11 @@ class Hidden:
 #: The fields of :class:`LMUSpec`, in order.
 SPEC_FIELDS: tuple[Field, ...] = (
     Field("memory_d", "int", "number of memory dimensions, each an independent Legendre memory; u has this many "
-          "entries"),
+          "entries", maximum=MAX_SIZE),
     Field("order", "int", "Legendre coefficients per memory dimension (q); the memory holds memory_d * order "
-          "numbers"),
+          "numbers; its (order x order) system matrix is dense", maximum=MAX_ORDER),
     Field("theta", "number", "the window θ in time steps; with trainable_theta only its initial value"),
-    Field("input_d", "int", "features per input step: inputs have shape (batch, T, input_d)"),
+    Field("input_d", "int", "features per input step: inputs have shape (batch, T, input_d)", maximum=MAX_SIZE),
     Field("hidden", "instance", "the cell that reads the memory; None: the output is z itself (the memory, and x "
           "with input_to_hidden)", default=None, nullable=True, cls=Hidden,
           accepts='None or lmu.Hidden(kind, units), e.g. Hidden("rnn", units=64)'),
@@ -357,8 +363,22 @@ def _check_rules(spec: LMUSpec) -> None:
     if spec.recurrent_dropout > 0 and not spec.memory_to_memory:
         raise SpecError(f"LMUSpec.recurrent_dropout={spec.recurrent_dropout} drops m on the memory_to_memory "
                         "path, which is off: set memory_to_memory=True or recurrent_dropout=0")
+    count = _weight_count(spec)
+    if count > MAX_WEIGHTS:
+        raise SpecError(f"LMUSpec has {count:.3g} weights (memory_d={spec.memory_d}, order={spec.order}, "
+                        f"input_d={spec.input_d}, hidden units {spec.hidden.units if spec.hidden else 0}), more than "
+                        f"the {MAX_WEIGHTS:.3g} lmu.spec.MAX_WEIGHTS allows: use smaller sizes")
     if halving_steps(spec.order, spec.theta, spec.discretizer, spec.dtype) > horizon(spec.dtype):
         raise SpecError(unstable_theta(spec.order, spec.theta, spec.discretizer, spec.dtype))
+
+
+def _weight_count(spec: LMUSpec) -> int:
+    """How many numbers the spec's weights hold (as :func:`lmu.weights.weight_shapes` lays them out)."""
+    count = spec.enc_d * spec.memory_d + spec.memory_d + spec.memory_size * spec.memory_d
+    if spec.hidden is not None:
+        width = spec.hidden.gates * spec.hidden.units
+        count += (spec.z_d + spec.hidden.units + 1) * width
+    return count
 
 
 def unstable_theta(order: int, theta: float, discretizer: str, dtype: str, what: str = "LMUSpec.theta") -> str:

@@ -13,18 +13,20 @@ import csv
 import dataclasses
 import importlib
 import json
+import math
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .errors import ArgumentError
+from .errors import ArgumentError, FileError
+from .files import atomic_write, write_text
 from .progress import bar
 from .registry import get_backend
 from .spec import Hidden, LMUSpec
 from .weights import save_weights
 
-__all__ = ["MODELS", "TRAINERS", "Model", "TrainOptions", "psmnist_model", "train"]
+__all__ = ["MODELS", "TRAINERS", "Model", "TrainOptions", "psmnist_model", "prepare", "train"]
 
 #: The models ``lmu train psmnist --model`` knows, with what they reproduce.
 MODELS = {
@@ -84,6 +86,19 @@ class TrainOptions:
     device: str | None = None
     progress: bool = True
 
+    def __post_init__(self):
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ArgumentError(f"TrainOptions.{name} must be a positive integer (got {value!r})")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ArgumentError(f"TrainOptions.seed must be an integer >= 0 (got {self.seed!r})")
+        for name in ("lr", "clip_norm"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value)
+                                                                                       and value > 0):
+                raise ArgumentError(f"TrainOptions.{name} must be a finite number > 0 (got {value!r})")
+
 
 def _trainer(backend: str):
     if backend not in TRAINERS:
@@ -91,6 +106,28 @@ def _trainer(backend: str):
     get_backend(backend)  # a missing framework: BackendUnavailable with the pip install command
     module, func = TRAINERS[backend].split(":")
     return getattr(importlib.import_module(module), func)
+
+
+def prepare(backend: str, options: TrainOptions, out_dir=None) -> None:
+    """Everything that can fail before training, checked before any data is read or framework imported (but torch,
+    to check a ``device``): the backend is installed, ``out_dir`` can be created and written (by writing and
+    removing a file there), the device exists."""
+    if backend not in TRAINERS:
+        raise ArgumentError(f"lmu train --backend must be one of {', '.join(TRAINERS)} (got {backend!r})")
+    get_backend(backend)  # a missing framework: BackendUnavailable with the pip install command
+    if options.device is not None and backend != "torch":
+        raise ArgumentError(f"lmu train --device applies to the torch backend (the {backend} backend places its "
+                            f"work itself; got --device {options.device!r})")
+    if out_dir is not None:
+        out = Path(out_dir)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise FileError(f"lmu train --out {str(out)!r} cannot be created: {err.strerror or err}") from None
+        write_text(out / ".lmu-write-check", "")  # raises lmu.FileError naming the path when it cannot
+        (out / ".lmu-write-check").unlink()
+    if options.device is not None:
+        importlib.import_module("lmu_torch.backend").check_device(options.device)
 
 
 def train(backend: str, model: Model, data: dict, options: TrainOptions, out_dir=None) -> dict:
@@ -101,6 +138,7 @@ def train(backend: str, model: Model, data: dict, options: TrainOptions, out_dir
     ``hardware``. With ``out_dir`` it also writes ``history.csv``, ``result.json``, the best checkpoint
     (``lmu_weights.npz`` and ``head.npz``, or ``lstm.npz``) and ``curves.png`` (with matplotlib).
     """
+    prepare(backend, options, out_dir)
     fit = _trainer(backend)
     result = fit(model, data, options)
     arrays = result.pop("arrays")
@@ -110,21 +148,19 @@ def train(backend: str, model: Model, data: dict, options: TrainOptions, out_dir
                "options": dataclasses.asdict(options),
                "examples": {name: len(split) for name, split in data.items()}}
     if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        out = Path(out_dir)  # every file written atomically: an interrupted run leaves no half-written file
         _write_history(out / "history.csv", summary["history"])
-        (out / "result.json").write_text(json.dumps(summary, indent=2))
+        write_text(out / "result.json", json.dumps(summary, indent=2))
         if weights is not None:
             save_weights(out / "lmu_weights.npz", model.spec, weights)
-            np.savez(out / "head.npz", **arrays)
-        else:
-            np.savez(out / "lstm.npz", **arrays)
+        with atomic_write(out / ("head.npz" if weights is not None else "lstm.npz")) as f:
+            np.savez(f, **arrays)
         _plot(out / "curves.png", summary)
     return summary
 
 
 def _write_history(path: Path, history: list[dict]) -> None:
-    with open(path, "w", newline="") as f:
+    with atomic_write(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(history[0]))
         writer.writeheader()
         writer.writerows(history)
@@ -149,7 +185,8 @@ def _plot(path: Path, summary: dict) -> None:
     ax2.legend()
     fig.suptitle(f"{summary['model']} ({summary['backend']}): test accuracy {summary['test_accuracy']:.4f}")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_write(path) as f:
+        fig.savefig(f, dpi=100, format="png")
     plt.close(fig)
 
 

@@ -356,7 +356,17 @@ def test_messages_come_from_the_table(field):
     row = next(f for f in SPEC_FIELDS if f.name == field)
     with pytest.raises(lmu.SpecError) as info:
         make(**{field: "nonsense"})
-    assert str(info.value) == f"LMUSpec.{field} must be {row.expected()} (got 'nonsense')"
+    assert str(info.value) == f"LMUSpec.{field} must be {row.expected(with_maximum=False)} (got 'nonsense')"
+
+
+def test_sizes_are_bounded():
+    from lmu.spec import MAX_ORDER
+
+    with pytest.raises(lmu.SpecError, match=rf"LMUSpec\.order must be at most {MAX_ORDER} \(got an integer of "
+                                            r"about 5000 digits\)"):
+        make(order=10**5000)
+    with pytest.raises(lmu.SpecError, match=r"more than the 2\.15e\+09 lmu\.spec\.MAX_WEIGHTS allows"):
+        make(memory_d=1 << 20, order=4096)
 
 
 def test_check_input_and_check_state_moved_to_lmu_arrays():

@@ -89,6 +89,7 @@ def make_layer(spec: LMUSpec, mode: str, seq_len=None):
         warnings.simplefilter("ignore", UserWarning)
         layer.build((None, steps, spec.input_d))
     _exact_system(layer, spec)
+    _clamp_theta(layer, spec)
     layer.lmu_spec = spec
     layer.lmu_backend = "keras"
     layer.lmu_mode = mode
@@ -125,6 +126,27 @@ def _exact_system(layer, spec: LMUSpec) -> None:
     A_bar, B_bar = legendre.discretize(spec.order, spec.theta, "zoh")
     inner.cell.A = tf.constant(A_bar.T, dtype=spec.dtype)
     inner.cell.B = tf.constant(B_bar[None, :], dtype=spec.dtype)
+
+
+def _clamp_theta(layer, spec: LMUSpec) -> None:
+    """Keep a trainable θ where the spec stays computable: keras-lmu trains ``theta_inv = 1/θ`` with only a
+    non-negativity constraint, so an optimizer can drive θ to 0 or infinity; clip ``theta_inv`` to
+    ``1 / lmu.legendre.theta_range`` after every update instead (Keras applies a variable's constraint then)."""
+    if not spec.trainable_theta:
+        return
+    keras, _ = keras_modules()
+    low, high = legendre.theta_range(spec.order, spec.discretizer, spec.dtype, spec.theta)
+
+    class ThetaRange(keras.constraints.Constraint):
+        def __call__(self, theta_inv):
+            return keras.ops.clip(theta_inv, 1.0 / high, 1.0 / low) if hasattr(keras, "ops") else \
+                __import__("tensorflow").clip_by_value(theta_inv, 1.0 / high, 1.0 / low)
+
+    variable = parts(layer)[0].theta_inv
+    try:
+        variable.constraint = ThetaRange()  # Keras 3
+    except AttributeError:  # TensorFlow's variables (Keras 2) keep it privately
+        variable._constraint = ThetaRange()
 
 
 def build_layer(spec: LMUSpec, weights: LMUWeights, mode: str, seq_len=None):
@@ -278,6 +300,7 @@ def _run_cell(layer, spec, x, state, return_state):
         rnn = keras.layers.RNN(_lmu_cell(spec), return_sequences=True, return_state=True, dtype=spec.dtype)
         rnn.build((None, None, spec.input_d))
         _exact_system(rnn, spec)
+        _clamp_theta(rnn, spec)
         rnn.lmu_spec = spec
         return rnn
 

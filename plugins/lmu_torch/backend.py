@@ -82,9 +82,9 @@ def check_device(device):
     import torch
 
     try:
-        device = torch.device(device)
-        torch.empty(0, device=device)
+        checked = torch.device(device)
+        torch.empty(0, device=checked)
     except (RuntimeError, AssertionError, TypeError, ValueError) as err:  # torch's refusal of the user's value
         raise lmu.ArgumentError(f"torch backend option device must be a device torch has here, such as 'cpu'"
                                 f"{' or cuda' if torch.cuda.is_available() else ''} (got {device!r}: {err})") from None
-    return device
+    return checked

@@ -14,7 +14,7 @@ from torch import nn
 
 from lmu import legendre
 from lmu.spec import LMUSpec
-from lmu.weights import LMUWeights, weight_shapes
+from lmu.weights import LMUWeights, conform, weight_shapes
 
 from . import compute
 from .cell import build_hidden, cell_step, hidden_sequence, hidden_weights, set_hidden_weights
@@ -75,14 +75,15 @@ class LMU(nn.Module):
     def get_weights(self) -> LMUWeights:
         """The canonical weights (NumPy, Keras orientation, the two torch biases summed)."""
         arrays = {n: getattr(self, n).detach().cpu().numpy() for n in _MEMORY_NAMES if getattr(self, n) is not None}
+        if self.theta is not None:
+            arrays["theta"] = self.effective_theta().detach().cpu().numpy()
         if self.hidden is not None:
             arrays.update(hidden_weights(self.lmu_spec.hidden, self.hidden))
         return LMUWeights(self.lmu_spec, arrays)
 
     def set_weights(self, weights) -> None:
         """Load canonical weights (checked against the spec)."""
-        if not isinstance(weights, LMUWeights) or weights.spec != self.lmu_spec:
-            weights = LMUWeights(self.lmu_spec, weights)
+        weights = conform(self.lmu_spec, weights)
         with torch.no_grad():
             for name in _MEMORY_NAMES:
                 param = getattr(self, name)
@@ -123,10 +124,28 @@ class LMU(nn.Module):
     def _numpy_system(self):
         return legendre.discretize(self.lmu_spec.order, self.lmu_spec.theta, self.lmu_spec.discretizer)
 
+    def theta_range(self) -> tuple[float, float]:
+        """The θ this module computes with: a trainable θ is clamped to this range, where its spec stays
+        computable (:func:`lmu.legendre.theta_range`: from 2⁻¹⁰ steps for zoh, or just above the stability limit
+        for euler, up to where the dtype's round-off would outlast the memory). An optimizer with a large step
+        may push the parameter outside; the memory then uses the edge."""
+        spec = self.lmu_spec
+        return legendre.theta_range(spec.order, spec.discretizer, spec.dtype, spec.theta)
+
+    def effective_theta(self):
+        """θ as the memory uses it: the trainable parameter clamped to :meth:`theta_range` (positive by
+        construction), or None without ``trainable_theta``."""
+        if self.theta is None:
+            return None
+        low, high = self._cached(("theta_range",), lambda: tuple(
+            torch.tensor(edge, dtype=self.theta.dtype, device=self.theta.device) for edge in self.theta_range()))
+        return torch.minimum(torch.maximum(self.theta, low), high)
+
     def system(self):
         """``(Ā, B̄)`` as tensors; differentiable in θ when θ is trainable."""
         if self.theta is not None:
-            A_bar, B_bar = legendre.discretize_arrays(self._A.double(), self._B.double(), self.theta.double(),
+            theta = self.effective_theta().double()
+            A_bar, B_bar = legendre.discretize_arrays(self._A.double(), self._B.double(), theta,
                                                       self.lmu_spec.discretizer, compute.TORCH)
             return A_bar.to(self.compute_dtype), B_bar.to(self.compute_dtype)
         return self._cached(("system",), lambda: tuple(self._tensor(a) for a in self._numpy_system()))
@@ -134,7 +153,7 @@ class LMU(nn.Module):
     def impulse(self, length: int):
         """``H (length, order)``: cached per (length, dtype, device) when θ is fixed, else a function of θ."""
         if self.theta is not None:
-            H = compute.impulse_response(self.theta, self._A.double(), self._B.double(),
+            H = compute.impulse_response(self.effective_theta(), self._A.double(), self._B.double(),
                                          self.lmu_spec.discretizer, length)
             return H.to(self.compute_dtype)
         return self._cached(("H", length), lambda: self._tensor(legendre.impulse_response(
@@ -155,7 +174,7 @@ class LMU(nn.Module):
 
         if self.theta is None:
             return self._cached(("trunc",), lambda: measure(spec.theta))
-        theta = float(self.theta.detach())
+        theta = float(self.effective_theta().detach())
         ref = self._cache.get(("trunc_ref", self.compute_dtype))
         if ref is None or not 0.5 * ref[0] <= theta <= 2.0 * ref[0]:
             ref = self._cache[("trunc_ref", self.compute_dtype)] = (theta, measure(theta))
