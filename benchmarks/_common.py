@@ -256,12 +256,9 @@ def fmt_ratio(r) -> str:
 def write_json(path, payload, quiet=False) -> None:
     if not path:
         return
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=2, default=str)
-        f.write("\n")
-    os.replace(tmp, path)
+    from lmu.files import write_text
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    write_text(path, json.dumps(payload, indent=2, default=str) + "\n")  # atomic, like every file lmu writes
     if not quiet:
         print(f"wrote {path}")

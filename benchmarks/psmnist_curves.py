@@ -44,7 +44,10 @@ def main():
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(args.output, dpi=110)
+    from lmu.files import atomic_write
+
+    with atomic_write(args.output) as f:  # like every file lmu writes: a failure leaves an older figure intact
+        fig.savefig(f, dpi=110, format=Path(args.output).suffix.lstrip(".") or "png")
     print(f"wrote {args.output}")
 
 

@@ -224,7 +224,7 @@ def mode_refusal(backend, spec: LMUSpec, mode) -> str | None:
 use mode='step' or 'auto'
     """
     modes = {m.name: m for m in getattr(backend, "modes", ())}
-    if mode not in modes:
+    if not isinstance(mode, str) or mode not in modes:
         listed = ", ".join(modes) or "none (it has no mode option)"
         return f"{backend.name} backend option mode must be one of {listed} (got {mode!r})"
     reason = modes[mode].refusal(spec)
@@ -278,7 +278,7 @@ def check_mode(backend, spec: LMUSpec, mode) -> None:
     reason = mode_refusal(backend, spec, mode)
     if reason is not None:
         known = {m.name for m in getattr(backend, "modes", ())}
-        raise (UnsupportedSpec if mode in known else ArgumentError)(reason)
+        raise (UnsupportedSpec if isinstance(mode, str) and mode in known else ArgumentError)(reason)
 
 
 def modes_that_apply(backend, spec: LMUSpec) -> list[str]:

@@ -1,10 +1,11 @@
 """Finding backends: the built-ins table and the entry points, each plugin loaded in isolation within a time bound.
 
 Design rule: a broken or slow plugin costs its own entry only. Each declared backend is imported and instantiated
-in a thread of its own, all of them at once, and waited for at most :data:`PLUGIN_TIMEOUT` seconds in all; whatever
-a plugin raises while loading (an exception, ``SystemExit``, ``KeyboardInterrupt``) or a load that does not finish
-in time makes that entry "failed to load" with the reason, and everything else keeps working. (A plugin that hangs
-keeps its thread, a daemon, until the process ends.) Two declarations of one name resolve deterministically:
+in a thread of its own, one after the other (plugins import each other: loading them at once could deadlock), and
+waited for at most :data:`PLUGIN_TIMEOUT` seconds; whatever a plugin raises while loading (an exception,
+``SystemExit``, ``KeyboardInterrupt``) or a load that does not finish in time makes that entry "failed to load" with
+the reason, and everything else keeps working. (A plugin that hangs keeps its thread, a daemon, until the process
+ends; each hanging plugin costs at most the bound.) Two declarations of one name resolve deterministically:
 built-ins first, then lmu's own distribution, then by distribution name and target, with a warning naming both.
 """
 
@@ -16,7 +17,6 @@ import importlib.metadata
 import os
 import re
 import threading
-import time
 import warnings
 from typing import Any
 
@@ -29,8 +29,8 @@ __all__ = ["ENTRY_POINT_GROUP", "BUILTINS", "PLUGIN_TIMEOUT", "Entry", "discover
 ENTRY_POINT_GROUP = "lmu.backends"
 #: The backends that live in the core package itself: name → ``"module:Class"``. Merged before the entry points.
 BUILTINS: dict[str, str] = {"numpy": "lmu.reference:NumpyBackend"}
-#: Seconds that loading every plugin may take in all (``LMU_PLUGIN_TIMEOUT`` overrides it); a plugin still loading
-#: then is listed as failed. A plugin's ``unavailable()`` and ``version()`` get the same bound.
+#: Seconds that loading one plugin may take (``LMU_PLUGIN_TIMEOUT`` overrides it); a plugin still loading then is
+#: listed as failed. A plugin's ``unavailable()`` and ``version()`` get the same bound.
 PLUGIN_TIMEOUT = float(os.environ.get("LMU_PLUGIN_TIMEOUT", "20"))
 _OUR_DISTRIBUTION = "lmu"
 _CONTRACT = ("unavailable", "check", "build", "get_weights", "set_weights", "run", "owns")
@@ -57,14 +57,15 @@ class _Candidate:
     load: Any  # () -> the class or instance
 
 
-class PluginTimeout(Exception):  # noqa: N818 - recorded as an entry's error, never raised to a caller
-    """A plugin's import or call did not finish within the bound."""
+class PluginFailure(Exception):  # noqa: N818 - recorded as an entry's error, never raised to a caller
+    """A plugin's import or call did not finish within the bound, or raised SystemExit, KeyboardInterrupt or another
+    BaseException of its own."""
 
 
 def bounded(function, timeout: float, what: str):
     """``function()`` in a daemon thread, waited for at most ``timeout`` seconds; returns its result or raises what
     it raised (a ``BaseException`` such as ``SystemExit`` included, as an exception the caller can catch) or
-    :class:`PluginTimeout`."""
+    :class:`PluginFailure`."""
     outcome: dict[str, Any] = {}
 
     def target():
@@ -77,11 +78,11 @@ def bounded(function, timeout: float, what: str):
     thread.start()
     thread.join(timeout)
     if thread.is_alive():
-        raise PluginTimeout(f"{what} did not finish within {timeout:g} s (lmu.discovery.PLUGIN_TIMEOUT)")
+        raise PluginFailure(f"{what} did not finish within {timeout:g} s (lmu.discovery.PLUGIN_TIMEOUT)")
     if "error" in outcome:
         error = outcome["error"]
         if not isinstance(error, Exception):  # SystemExit, KeyboardInterrupt raised by the plugin itself
-            raise PluginTimeout(f"{what} raised {type(error).__name__}({error})") from error
+            raise PluginFailure(f"{what} raised {type(error).__name__}({error})") from error
         raise error
     return outcome.get("value")
 
@@ -147,8 +148,8 @@ def instantiate(obj, name) -> Backend:
 
 
 def discover() -> dict[str, Entry]:
-    """Every declared backend, loaded: built-ins and entry points, each plugin in a thread of its own, all within
-    :data:`PLUGIN_TIMEOUT` seconds."""
+    """Every declared backend, loaded: built-ins and entry points, one after the other, each in a thread of its own
+    given :data:`PLUGIN_TIMEOUT` seconds (a plugin that hangs is abandoned and the next one loads)."""
     chosen: dict[str, _Candidate] = {}
     for name, candidates in sorted(_candidates().items()):
         chosen[name] = candidates[0]
@@ -156,35 +157,16 @@ def discover() -> dict[str, Entry]:
             others = ", ".join(f"{c.target} from {c.label}" for c in candidates[1:])
             warnings.warn(f"two plugins claim the lmu backend {name!r}: using {chosen[name].target} from "
                           f"{chosen[name].label}, ignoring {others}", RuntimeWarning, stacklevel=4)
-    outcomes: dict[str, dict[str, Any]] = {name: {} for name in chosen}
-    threads = []
-    for name, candidate in chosen.items():
-        def load(name=name, candidate=candidate, outcome=outcomes[name]):
-            try:
-                outcome["backend"] = instantiate(candidate.load(), name)
-            except BaseException as exc:  # noqa: BLE001 - SystemExit or KeyboardInterrupt from a plugin's import
-                outcome["error"] = exc
-
-        thread = threading.Thread(target=load, name=f"lmu-plugin: {name}", daemon=True)
-        thread.start()
-        threads.append((name, thread))
-    deadline = time.monotonic() + PLUGIN_TIMEOUT
     found = {}
-    for name, thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
-        candidate, outcome = chosen[name], outcomes[name]
+    for name, candidate in chosen.items():  # one at a time: plugins import each other (loihi imports nengo's)
         entry = Entry(name=name, provider=candidate.label)
-        if thread.is_alive():
-            entry.error = PluginTimeout(f"importing {candidate.target} did not finish within {PLUGIN_TIMEOUT:g} s "
-                                        "(lmu.discovery.PLUGIN_TIMEOUT, or LMU_PLUGIN_TIMEOUT)")
-        elif "error" in outcome:
-            entry.error = outcome["error"]
-        else:
-            entry.backend = outcome["backend"]
+        try:
+            entry.backend = bounded(lambda: instantiate(candidate.load(), name), PLUGIN_TIMEOUT,
+                                    f"importing {candidate.target}")
             entry.extra = getattr(entry.backend, "extra", None)
-        if entry.error is not None:
+        except Exception as exc:  # a broken plugin must not break lmu: it is listed with its error
+            entry.error = exc
             warnings.warn(f"lmu backend plugin {name!r} ({candidate.target} from {candidate.label}) failed to load "
-                          f"and is skipped: {type(entry.error).__name__}: {entry.error}", RuntimeWarning,
-                          stacklevel=4)
+                          f"and is skipped: {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=4)
         found[name] = entry
     return found

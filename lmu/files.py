@@ -30,6 +30,7 @@ _AT_FDCWD = -100
 _AT_EMPTY_PATH = 0x1000
 _AT_SYMLINK_FOLLOW = 0x400
 _TMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.lmu-tmp$")
+_fdopen = os.fdopen  # where the tests inject faults into every writer at once
 _strategies: dict[int, str] = {}  # st_dev → "linkat", "proc" or "named": what works on that filesystem
 
 
@@ -98,14 +99,15 @@ def _sweep(directory: str, name: str) -> None:
         if match is None or match["name"] != name:
             continue
         pid = int(match["pid"])
-        if pid != os.getpid():
-            try:
-                os.kill(pid, 0)
-                continue  # still running: its write may be in progress
-            except ProcessLookupError:
-                pass
-            except OSError:  # exists but not ours to signal
-                continue
+        if pid == os.getpid():
+            continue  # this process: another thread's write in progress (a failed one removes its own file)
+        try:
+            os.kill(pid, 0)
+            continue  # still running: its write may be in progress
+        except ProcessLookupError:
+            pass
+        except OSError:  # exists but not ours to signal
+            continue
         with contextlib.suppress(OSError):
             os.unlink(os.path.join(directory, entry))
 
@@ -165,7 +167,7 @@ def atomic_write(path, mode: str = "wb", encoding: str | None = None, newline: s
             fd = os.open(directory, os.O_TMPFILE | os.O_WRONLY, 0o666)
     except OSError as err:
         raise FileError(f"cannot write {path!r}: {err.strerror or err}") from err
-    raw: Any = os.fdopen(fd, "wb")
+    raw: Any = _fdopen(fd, "wb")
     stream: Any = raw if mode == "wb" else io.TextIOWrapper(raw, encoding=encoding or "utf-8", newline=newline)
     named = how == "named"  # whether ``temp`` exists on disk and must go if anything fails
     try:

@@ -293,14 +293,15 @@ def halving_steps(order: int, theta: float, method: str = "zoh", dtype: str = "f
 @functools.lru_cache(maxsize=256)
 def theta_range(order: int, method: str, dtype: str, theta: float) -> tuple[float, float]:
     """The θ around a computable ``theta`` for which the memory stays computable (:func:`halving_steps` within the
-    :func:`horizon`), each edge to within 10%: where a trainable θ is clamped. Searched down to 2⁻¹⁰ steps (zoh is
-    computable down to about 1e-30 steps, where its matrix exponential overflows: its lower edge is 2⁻¹⁰ without a
-    search) and up to 2⁶⁴ θ.
+    :func:`horizon`), each edge found to within 10% and then moved inwards by a factor of 2 (right at the edge the
+    memory forgets within ~1e-7 per step, which no mode computes well): where a trainable θ is clamped. Searched
+    down to 2⁻¹⁰ steps (zoh is computable down to about 1e-30 steps, where its matrix exponential overflows: its
+    lower edge is 2⁻¹⁰ without a search) and up to 2⁶⁴ θ; never narrower than ``theta`` itself.
 
     Examples
     --------
     >>> low, high = theta_range(64, "euler", "float32", 2000.0)
-    >>> euler_min_theta(64) < low < 1.2 * euler_min_theta(64) and 1e6 < high < horizon("float32")
+    >>> 2 * euler_min_theta(64) < low < 2.4 * euler_min_theta(64) and 1e6 < high < horizon("float32") / 2
     True
     """
     def ok(t):
@@ -316,8 +317,8 @@ def theta_range(order: int, method: str, dtype: str, theta: float) -> tuple[floa
         return inside
 
     theta = float(theta)
-    low = min(2.0**-10, theta) if method == "zoh" else edge(theta, 0.5, 2.0**-10)
-    return low, edge(theta, 2.0, theta * 2.0**64)
+    low = 2.0**-10 if method == "zoh" else 2 * edge(theta, 0.5, 2.0**-10)
+    return min(low, theta), max(edge(theta, 2.0, theta * 2.0**64) / 2, theta)
 
 
 def propagate(A_bar, v, length: int, ops=NUMPY, block: int | None = 256):

@@ -10,6 +10,7 @@ caller's type (an :class:`lmu.FileError`) that names the file. Weights files (:m
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import struct
@@ -79,46 +80,62 @@ class Archive:
         """The arrays in the archive, in the archive's order."""
         return list(self._members)
 
+    def header(self, name: str) -> tuple[tuple[int, ...], np.dtype]:
+        """``(shape, dtype)`` of one array, from its header alone (nothing of its data is read)."""
+        with self._member(name) as (stream, shape, _, dtype):
+            return tuple(shape), dtype
+
     def read(self, name: str, shape=None, dtype=None, kinds: str | None = None, max_bytes: int = 1 << 20) -> np.ndarray:
         """One array, checked from its header against ``shape``, ``dtype`` or the dtype ``kinds`` allowed (e.g.
         ``"iu"``, when given) and ``max_bytes``, before its data is read; ``max_bytes`` also bounds what is
         decompressed."""
         where = f"{self.path!r}: entry {name!r}"
+        if name in self._members and self._members[name].file_size > max_bytes + _HEADER_BYTES:
+            raise self.error(f"{where} declares {self._members[name].file_size} bytes, more than the {max_bytes} it "
+                             "may hold")
+        with self._member(name) as (stream, got_shape, fortran, got_dtype):
+            if dtype is not None and got_dtype != np.dtype(dtype) or kinds and got_dtype.kind not in kinds:
+                raise self.error(f"{where} has dtype {got_dtype}; expected {dtype or 'kinds ' + kinds}")
+            if shape is not None and tuple(got_shape) != tuple(shape):
+                raise self.error(f"{where} has shape {tuple(got_shape)}; expected {tuple(shape)}")
+            count = math.prod(got_shape)
+            nbytes = count * got_dtype.itemsize
+            if nbytes > max_bytes:
+                raise self.error(f"{where} has shape {got_shape}: {nbytes} bytes, more than the {max_bytes} it may "
+                                 "hold")
+            try:
+                data = stream.read(nbytes + 1)
+            except _READ_ERRORS as err:
+                raise self.error(f"{self.path!r} is corrupt or truncated ({name!r}: {type(err).__name__}: "
+                                 f"{err})") from None
+        if len(data) != nbytes:
+            raise self.error(f"{where} is truncated or longer than its header says ({len(data)} bytes of {nbytes})")
+        array = np.frombuffer(data, got_dtype, count=count)
+        return array.reshape(got_shape, order="F" if fortran else "C").copy()
+
+    @contextlib.contextmanager
+    def _member(self, name):
+        """The open stream of one member, past its .npy header: ``(stream, shape, fortran, dtype)``."""
         if name not in self._members:
             raise self.error(f"{self.path!r} has no {name!r} entry: it is not {self.what}")
-        info = self._members[name]
-        if info.file_size > max_bytes + _HEADER_BYTES:
-            raise self.error(f"{where} declares {info.file_size} bytes, more than the {max_bytes} it may hold")
+        where = f"{self.path!r}: entry {name!r}"
         try:
-            with self._zip.open(info) as stream:
+            with self._zip.open(self._members[name]) as stream:
                 version = np.lib.format.read_magic(stream)
                 if version not in ((1, 0), (2, 0), (3, 0)):
                     raise self.error(f"{where} is an .npy array of an unknown format version {version}")
                 read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
                     np.lib.format.read_array_header_2_0
-                got_shape, fortran, got_dtype = read_header(stream)
-                if got_dtype.hasobject:
+                shape, fortran, dtype = read_header(stream)
+                if dtype.hasobject:
                     raise self.error(f"{self.path!r} holds a pickled object array; lmu never unpickles (entry "
                                      f"{name!r}): it is not {self.what}")
-                if dtype is not None and got_dtype != np.dtype(dtype) or kinds and got_dtype.kind not in kinds:
-                    raise self.error(f"{where} has dtype {got_dtype}; expected {dtype or 'kinds ' + kinds}")
-                if shape is not None and tuple(got_shape) != tuple(shape):
-                    raise self.error(f"{where} has shape {tuple(got_shape)}; expected {tuple(shape)}")
-                count = math.prod(got_shape)
-                nbytes = count * got_dtype.itemsize
-                if nbytes > max_bytes:
-                    raise self.error(f"{where} has shape {got_shape}: {nbytes} bytes, more than the {max_bytes} it "
-                                     "may hold")
-                data = stream.read(nbytes + 1)
+                yield stream, shape, fortran, dtype
         except FileError:
             raise
         except _READ_ERRORS as err:
             raise self.error(f"{self.path!r} is corrupt or truncated ({name!r}: {type(err).__name__}: {err})") \
                 from None
-        if len(data) != nbytes:
-            raise self.error(f"{where} is truncated or longer than its header says ({len(data)} bytes of {nbytes})")
-        array = np.frombuffer(data, got_dtype, count=count)
-        return array.reshape(got_shape, order="F" if fortran else "C").copy()
 
     def close(self) -> None:
         """Close the file."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import zipfile
 from collections.abc import Mapping
 
 import numpy as np
@@ -334,8 +335,10 @@ def save_weights(path, spec: LMUSpec, weights) -> None:
     arrays[_SPEC_KEY] = np.array(spec.to_json())
     arrays[_FORMAT_KEY] = np.array(FILE_FORMAT)
     try:
-        with atomic_write(path) as fh:
-            np.savez(fh, **arrays)
+        with atomic_write(path) as fh, zipfile.ZipFile(fh, "w") as archive:  # what np.savez writes, closed on error
+            for name, array in arrays.items():
+                with archive.open(name + ".npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, array, allow_pickle=False)
     except OSError as err:  # the file system refused (lmu.FileError says where): the weights file's kind of it
         raise WeightsFileError(f"cannot save LMU weights to {os.fspath(path)!r}: {err}") from err
 
@@ -384,12 +387,15 @@ def load_weights(path) -> tuple[LMUSpec, LMUWeights]:
                 ([f"unexpected {', '.join(unknown)}"] if unknown else [])
             raise SpecError(f"{path!r}: weights do not fit the spec ({'; '.join(parts)})")
         dtype = np.dtype(spec.dtype)
-        arrays = {}
-        for name, shape in shapes.items():
-            arrays[name] = archive.read(name, kinds="fiu", max_bytes=max(8, math.prod(shape) * 8))
-            if arrays[name].dtype != dtype:
-                raise SpecError(f"{path!r}: weight '{name}' has dtype {arrays[name].dtype} but the spec's dtype is "
+        for name, shape in shapes.items():  # every header checked before any data is read
+            got_shape, got_dtype = archive.header(name)
+            if got_shape != shape:
+                raise SpecError(f"{path!r}: weight '{name}' must have shape {shape} for this spec (got {got_shape})")
+            if got_dtype != dtype:
+                raise SpecError(f"{path!r}: weight '{name}' has dtype {got_dtype} but the spec's dtype is "
                                 f"{spec.dtype}")
+        arrays = {name: archive.read(name, shape=shape, dtype=dtype, max_bytes=max(1, math.prod(shape)) *
+                                     dtype.itemsize) for name, shape in shapes.items()}
     try:
         return spec, LMUWeights(spec, arrays)
     except (SpecError, ArgumentError) as err:

@@ -52,7 +52,6 @@ def test_case_weights_exercise_every_parameter():
     assert float(w["theta"]) == pytest.approx(case.spec.theta * 1.13)
 
 
-@pytest.mark.slow
 def test_independent_loop_passes_the_whole_kit():
     """The reference (which the kit uses) agrees with code written separately from it, on every case."""
     report = kit.check_backend(LoopBackend())

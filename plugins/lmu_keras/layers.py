@@ -10,6 +10,7 @@ would smear a NaN backward in time).
 
 import contextlib
 import math
+import threading
 import warnings
 
 import numpy as np
@@ -228,7 +229,17 @@ def _sibling(layer, key, make):
     return sibling
 
 
+#: Runs of keras-lmu layers are serialized: the dtype policy they set is global to Keras, and siblings are shared.
+_RUN_LOCK = threading.RLock()
+
+
 def run(layer, x, state=None, return_state=False):
+    """:func:`lmu.run` for a keras-lmu layer (one run at a time in this process: thread-safe)."""
+    with _RUN_LOCK:
+        return _run(layer, x, state, return_state)
+
+
+def _run(layer, x, state=None, return_state=False):
     from .backend import KerasBackend
 
     spec = KerasBackend().spec_of(layer)

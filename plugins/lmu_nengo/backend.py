@@ -21,6 +21,30 @@ def positive(backend: str, option: str, value, what: str) -> None:
         raise lmu.ArgumentError(f"{backend} backend option {option} must be {what} > 0 (got {value!r})")
 
 
+def _check_neuron_options(backend: str, given: dict, label) -> None:
+    """The kinds of the neurons-mode options, checked by name before nengo sees them."""
+    import nengo
+
+    if label is not None and not isinstance(label, str):
+        raise lmu.ArgumentError(f"{backend} backend option label must be a string or None (got {label!r})")
+    if "neuron_type" in given and not isinstance(given["neuron_type"], nengo.neurons.NeuronType):
+        raise lmu.ArgumentError(f"{backend} backend option neuron_type must be a nengo neuron type such as "
+                                f"nengo.LIF() (got {given['neuron_type']!r})")
+    synapse = given.get("readout_synapse")
+    if "readout_synapse" in given and not (synapse is None or isinstance(synapse, nengo.synapses.Synapse) or (
+            isinstance(synapse, (int, float)) and not isinstance(synapse, bool) and math.isfinite(synapse)
+            and synapse >= 0)):
+        raise lmu.ArgumentError(f"{backend} backend option readout_synapse must be None, a time constant in "
+                                f"seconds >= 0 or a nengo synapse (got {synapse!r})")
+    for option in ("max_rates", "intercepts"):
+        value = given.get(option)
+        if value is not None and not isinstance(value, nengo.dists.Distribution):
+            raise lmu.ArgumentError(f"{backend} backend option {option} must be a nengo distribution such as "
+                                    f"nengo.dists.Uniform(200, 400) (got {value!r})")
+    if "direct" in given and not isinstance(given["direct"], bool):
+        raise lmu.ArgumentError(f"{backend} backend option direct must be True or False (got {given['direct']!r})")
+
+
 class NengoBackend(lmu.Backend):
     """``lmu.build(spec, backend="nengo", dt=0.001, neurons=None, ...)`` → :class:`lmu_nengo.LMUNetwork`.
 
@@ -60,6 +84,7 @@ class NengoBackend(lmu.Backend):
         for option in ("scale_firing_rates", "tau"):
             if option in given:
                 positive(self.name, option, given[option], "a number" if option != "tau" else "a time in seconds")
+        _check_neuron_options(self.name, given, label)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
             raise lmu.ArgumentError(f"{self.name} backend option seed must be an integer >= 0 or None (got {seed!r})")
         return self._network(spec, weights, dt=float(dt), neurons=neurons, label=label, seed=seed, **given)
@@ -72,7 +97,9 @@ class NengoBackend(lmu.Backend):
         try:
             return LMUNetwork(spec, weights, backend=self.name, **options)
         except nengo.exceptions.ValidationError as err:  # an option's value nengo refuses (the user's input)
-            raise lmu.ArgumentError(f"{self.name} backend: nengo refused an option's value: {err}") from err
+            named = ", ".join(sorted(k for k in options if k not in ("dt", "neurons")))
+            raise lmu.ArgumentError(f"{self.name} backend: nengo refused the value of an option ({named}): "
+                                    f"{err}") from err
 
     # -- weights -------------------------------------------------------------------------------------------------
     def get_weights(self, obj):

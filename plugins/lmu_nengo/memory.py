@@ -87,8 +87,11 @@ class NeuronMemory(nengo.Network):
                                     f"use scale_firing_rates < {1 / (tau_ref * DEFAULT_MAX_RATES[1]):.2f} or "
                                     "SpikingRectifiedLinear neurons")
             max_rates = nengo.dists.Uniform(lo, hi)
-        radii = np.broadcast_to(np.asarray(radius, dtype=np.float64), (spec.memory_size,)) \
-            if np.size(radius) in (1, spec.memory_size) else None
+        try:
+            radii = np.broadcast_to(np.asarray(radius, dtype=np.float64), (spec.memory_size,)) \
+                if np.size(radius) in (1, spec.memory_size) else None
+        except (TypeError, ValueError):  # not numbers
+            radii = None
         if radii is None or not np.all(np.isfinite(radii) & (radii > 0)):
             raise ArgumentError(f"nengo backend option radius must be a number > 0 or {spec.memory_size} of them, one "
                                 f"per memory dimension (got {radius!r})")

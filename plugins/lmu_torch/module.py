@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+import lmu
 from lmu import legendre
 from lmu.spec import LMUSpec
 from lmu.weights import LMUWeights, conform, weight_shapes
@@ -25,6 +26,7 @@ _MEMORY_NAMES = ("kernel", "bias", "recurrent_kernel", "theta")
 # raw mode truncates H where its tail falls below this fraction of its peak: 1e-7 is far below float32's
 # resolution; float64 needs a far longer tail to stay within the kit's 1e-9.
 _RAW_TOL = {torch.float32: 1e-7, torch.float64: 1e-13}
+_NO_TRUNCATION = 1 << 62
 
 
 class LMU(nn.Module):
@@ -170,7 +172,10 @@ class LMU(nn.Module):
         tol = _RAW_TOL.get(self.compute_dtype, 1e-7)
 
         def measure(theta):
-            return legendre.truncation_length(*legendre.discretize(spec.order, theta, spec.discretizer), tol=tol)
+            try:
+                return legendre.truncation_length(*legendre.discretize(spec.order, theta, spec.discretizer), tol=tol)
+            except lmu.ArgumentError:  # no decay within 10⁷ steps (θ of millions): convolve with all of H
+                return _NO_TRUNCATION
 
         if self.theta is None:
             return self._cached(("trunc",), lambda: measure(spec.theta))

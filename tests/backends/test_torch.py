@@ -65,7 +65,6 @@ GRAD_CASES = [
 ]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("disc,order,theta,steps,hidden,seqs", GRAD_CASES)
 @pytest.mark.parametrize("mode", ["step", "fft", "raw", "last"])
 def test_theta_gradient_matches_finite_differences(disc, order, theta, steps, hidden, seqs, mode):

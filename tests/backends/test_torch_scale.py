@@ -139,7 +139,6 @@ DDP_SPEC = dict(memory_d=1, order=16, theta=20.0, input_d=2, hidden=lmu.Hidden("
                 use_bias=True)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("mode,dtype", [("auto", "float64"), ("step", "float64"), ("auto", "float32")])
 def test_ddp_two_ranks_equal_single_process_training(tmp_path, mode, dtype):
     spec = lmu.LMUSpec(**DDP_SPEC, dtype=dtype)
@@ -190,7 +189,6 @@ COMPILE_CASES = {
 }
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("case", list(COMPILE_CASES))
 def test_torch_compile_matches_eager(case, device):
