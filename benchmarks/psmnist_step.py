@@ -72,14 +72,14 @@ def main():
     torch.manual_seed(args.seed)
     models["lstm"] = LSTMClassifier(args.lstm_units).to(device)
 
-    # parameter counts: the canonical (Keras) layout vs what torch trains (nn.RNN splits the bias in two)
+    # parameter counts: the canonical (Keras) layout vs what torch trains (the same: one bias, bias_hh a buffer)
     canonical = sum(a.size for a in lmu.get_weights(models["auto"].lmu).values()) + \
         sum(q.numel() for q in models["auto"].head.parameters())
     torch_count = _common.param_count(models["auto"])
     expect = f"expected {KERAS_PARAMS:,}: {'OK' if canonical == KERAS_PARAMS else 'MISMATCH'}" if not small else \
         f"{KERAS_PARAMS:,} at the full sizes"
     print(f"LMU model parameters: {canonical:,} canonical (keras-lmu layout; {expect}); {torch_count:,} torch "
-          f"parameters (nn.RNN's bias_hh_l0 is a second, redundant {units}-vector bias)")
+          f"parameters")
     print(f"LSTM model parameters: {_common.param_count(models['lstm']):,}")
     auto_picks = models["auto"].lmu.pick_mode(T)
     print(f"mode 'auto' runs as {auto_picks!r} at T={T}")

@@ -14,8 +14,8 @@ __all__ = ["LAYERS", "TIERS", "layer_of"]
 #: row or a later one.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundations", ("_version", "errors")),
-    ("foundations", ("legendre", "activations", "arrays", "fields", "files", "npz", "progress", "signals",
-                     "_architecture")),
+    ("foundations", ("legendre", "activations", "arrays", "fields", "files", "install", "npz", "progress",
+                     "signals", "_architecture")),
     ("values", ("spec",)),
     ("values", ("weights",)),
     ("contract", ("backend",)),

@@ -15,7 +15,37 @@ import numpy as np
 
 from .errors import ArgumentError
 
-__all__ = ["real_array", "check_input", "check_state"]
+__all__ = ["real_array", "check_input", "check_state", "numpy_dtype", "cast", "mask_non_finite", "poison_after"]
+
+
+def numpy_dtype(dtype: str) -> str:
+    """The NumPy dtype that holds arrays of a spec dtype: itself, except bfloat16 (which NumPy lacks), whose values
+    are held in float32 arrays, rounded to bfloat16 by :func:`cast`.
+
+    Examples
+    --------
+    >>> numpy_dtype("float16"), numpy_dtype("bfloat16")
+    ('float16', 'float32')
+    """
+    return "float32" if dtype == "bfloat16" else dtype
+
+
+def cast(arr, dtype: str) -> np.ndarray:
+    """``arr`` in the NumPy dtype of the spec dtype ``dtype`` (bfloat16: float32 values rounded to bfloat16,
+    to nearest even, as torch rounds).
+
+    Examples
+    --------
+    >>> float(cast(np.array(1.00390625), "bfloat16"))  # 1 + 2⁻⁸ lies halfway: rounds to the even 1.0
+    1.0
+    """
+    out = np.asarray(arr).astype(numpy_dtype(dtype), copy=False)
+    if dtype != "bfloat16":
+        return out
+    flat = np.array(out, dtype=np.float32).reshape(-1)  # a copy, at least 1-d (0-d arrays cannot be viewed)
+    bits = flat.view(np.uint32)
+    rounded = ((bits + np.uint32(0x7FFF) + ((bits >> 16) & np.uint32(1))) & np.uint32(0xFFFF0000)).view(np.float32)
+    return np.where(np.isfinite(flat), rounded, flat).reshape(np.shape(out))
 
 
 def real_array(what: str, value: Any, shape: str) -> np.ndarray:
@@ -66,7 +96,7 @@ with x[None])
                             f"(got shape {arr.shape})")
     if arr.shape[0] < 1 or arr.shape[1] < 1:
         raise ArgumentError(f"input x needs at least one sequence and one time step (got shape {arr.shape})")
-    return arr.astype(spec.dtype, copy=False)
+    return cast(arr, spec.dtype)
 
 
 def check_state(spec, state, batch: int) -> dict[str, np.ndarray]:
@@ -92,5 +122,48 @@ def check_state(spec, state, batch: int) -> dict[str, np.ndarray]:
         arr = real_array(f"state['{key}']", state[key], str(shape))
         if arr.shape != shape:
             raise ArgumentError(f"state['{key}'] must have shape {shape} (got {arr.shape})")
-        out[key] = arr.astype(spec.dtype, copy=False)
+        out[key] = cast(arr, spec.dtype)
     return out
+
+
+def mask_non_finite(x: np.ndarray):
+    """``(x with non-finite values set to 0, the first non-finite step of each row (T where there is none))``.
+
+    The design's rule is that non-finite input propagates to every output from its step on and no backend raises on
+    it. A backend that cannot carry NaN exactly (neurons turn it into a number; a fused kernel may turn it into 0)
+    simulates the finite values and then makes every output from that step on NaN (:func:`poison_after`).
+
+    Examples
+    --------
+    >>> clean, first = mask_non_finite(np.array([[[1.0], [np.nan], [2.0]], [[1.0], [2.0], [3.0]]]))
+    >>> clean[:, :, 0].tolist(), first.tolist()
+    ([[1.0, 0.0, 2.0], [1.0, 2.0, 3.0]], [1, 3])
+    """
+    bad = ~np.isfinite(x).reshape(x.shape[0], x.shape[1], -1).all(axis=2)
+    first = np.where(bad.any(axis=1), bad.argmax(axis=1), x.shape[1])
+    return np.where(np.isfinite(x), x, 0).astype(x.dtype, copy=False), first
+
+
+def poison_after(first, steps: int, outputs: np.ndarray, state: Mapping | None = None):
+    """NaN in the outputs of each row from its first non-finite step ``first[b]`` on (``first[b] == steps``: none),
+    all of the row when ``outputs`` holds the last step only ``(batch, out)``, and in the final state of such a
+    row. Returns ``(outputs, state)``, new arrays.
+
+    Examples
+    --------
+    >>> out, _ = poison_after(np.array([1, 3]), 3, np.zeros((2, 3, 1)))
+    >>> np.isnan(out[:, :, 0]).tolist()
+    [[False, True, True], [False, False, False]]
+    """
+    outputs = np.array(outputs, copy=True)
+    new_state = None if state is None else {k: np.array(v, copy=True) for k, v in state.items()}
+    for b, t in enumerate(np.asarray(first).tolist()):
+        if t >= steps:
+            continue
+        if outputs.ndim == 3:
+            outputs[b, t:] = np.nan
+        else:
+            outputs[b] = np.nan
+        for value in (new_state or {}).values():
+            value[b] = np.nan
+    return outputs, new_state

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from .errors import ArgumentError, UnsupportedSpec
+from .install import install_command
 from .spec import LMUSpec
 from .weights import LMUWeights
 
@@ -176,7 +177,7 @@ class Backend(abc.ABC):
         """None when usable, else the reason with the install command (default: checks :attr:`requires`)."""
         missing = missing_modules(self.requires)
         if missing:
-            return f"{install_command(self.extra)} (missing: {', '.join(missing)})"
+            return f"{install_command(self.extra, missing)} (missing: {', '.join(missing)})"
         return None
 
     def check(self, spec: LMUSpec) -> list[str]:
@@ -193,17 +194,6 @@ class Backend(abc.ABC):
     def spec_of(self, obj) -> LMUSpec:
         """The spec an object was built from (default: its ``lmu_spec`` attribute)."""
         return obj.lmu_spec
-
-
-def install_command(extra: str | None) -> str:
-    """The command that installs what a backend with this extra needs.
-
-    Examples
-    --------
-    >>> install_command("torch")
-    'pip install "lmu[torch]"'
-    """
-    return f'pip install "lmu[{extra}]"' if extra else "pip install lmu"
 
 
 def missing_modules(modules) -> list[str]:
@@ -267,7 +257,7 @@ the option mode=
             parts.append(f"{bad!r}" + (f" (did you mean {close[0]}=?)" if close else ""))
         noun = "option" if len(unknown) == 1 else "options"
         raise ArgumentError(f"unknown {noun} {', '.join(parts)} for the {name} backend; it takes {takes}")
-    if "mode" in options and getattr(backend, "modes", ()):
+    if "mode" in options and bool(getattr(backend, "modes", ())):
         check_mode(backend, spec, options["mode"])
     return dict(options)
 

@@ -40,8 +40,8 @@ class Case:
 # ------------------------------------------------------------------------------------------------- the battery
 def _battery() -> list[tuple[str, dict, int, int]]:
     H = Hidden
-    base = dict(memory_d=1, order=8, theta=16.0, input_d=2)
-    rows = [
+    base: dict = dict(memory_d=1, order=8, theta=16.0, input_d=2)
+    rows: list[tuple[str, dict, int, int]] = [
         ("memory-only", {}, 40, 2),
         ("memory-only-seq", dict(return_sequences=True), 40, 2),
         ("dense-linear", dict(hidden=H("dense", 5)), 40, 2),

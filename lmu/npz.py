@@ -95,7 +95,7 @@ class Archive:
                              "may hold")
         with self._member(name) as (stream, got_shape, fortran, got_dtype):
             if dtype is not None and got_dtype != np.dtype(dtype) or kinds and got_dtype.kind not in kinds:
-                raise self.error(f"{where} has dtype {got_dtype}; expected {dtype or 'kinds ' + kinds}")
+                raise self.error(f"{where} has dtype {got_dtype}; expected {dtype or f'kinds {kinds}'}")
             if shape is not None and tuple(got_shape) != tuple(shape):
                 raise self.error(f"{where} has shape {tuple(got_shape)}; expected {tuple(shape)}")
             count = math.prod(got_shape)

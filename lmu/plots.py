@@ -1,6 +1,6 @@
 """Figures drawn by the CLI: the shifted Legendre basis and the delay demo.
 
-Design rule: matplotlib is optional (``pip install "lmu[plot]"``) and imported only inside these functions,
+Design rule: matplotlib is optional (the ``plot`` extra) and imported only inside these functions,
 with the Agg backend so that they work without a screen.
 """
 
@@ -14,6 +14,7 @@ from . import legendre
 from .demo import THETA, bandwidth_table, delay_memory
 from .errors import ArgumentError, BackendUnavailable
 from .files import atomic_write
+from .install import install_command
 from .signals import delayed, white_noise
 
 __all__ = ["plot_basis", "plot_demo", "figure_format", "MAX_BASIS_ORDER"]
@@ -27,7 +28,7 @@ def _pyplot():
     try:
         import matplotlib
     except ImportError:
-        raise BackendUnavailable('plotting needs matplotlib: pip install "lmu[plot]"') from None
+        raise BackendUnavailable(f"plotting needs matplotlib: {install_command('plot')}") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -135,8 +135,8 @@ def backends() -> list[BackendInfo]:
             reason = f"plugin failed to load: {type(entry.error).__name__}: {entry.error}"
             rows.append(BackendInfo(name, False, reason, None, entry.provider, entry.extra))
             continue
-        reason = _reason(entry.backend)
-        rows.append(BackendInfo(name, reason is None, reason, _version(entry.backend), entry.provider, entry.extra))
+        why = _reason(entry.backend)
+        rows.append(BackendInfo(name, why is None, why, _version(entry.backend), entry.provider, entry.extra))
     return rows
 
 

@@ -28,7 +28,8 @@ from .fields import REQUIRED, Field, short
 from .legendre import DISCRETIZERS, euler_min_theta, halving_steps, horizon
 
 __all__ = ["LMUSpec", "Hidden", "Field", "SPEC_FIELDS", "HIDDEN_FIELDS", "SCHEMA_VERSION", "json_schema",
-           "field_rows", "ACTIVATIONS", "HIDDEN_KINDS", "INITIALIZERS", "DTYPES"]
+           "field_rows", "ACTIVATIONS", "HIDDEN_KINDS", "INITIALIZERS", "DTYPES",
+           "COMPUTE_DTYPES"]
 
 SCHEMA_VERSION = 1
 #: The largest order: the memory's system matrix is dense, order × order (4096: 128 MiB in float64).
@@ -40,7 +41,11 @@ MAX_WEIGHTS = 1 << 31
 #: The longest spec JSON text :meth:`LMUSpec.from_json` reads (a spec is a few hundred characters).
 MAX_JSON = 1 << 16
 HIDDEN_KINDS = ("dense", "rnn", "lstm")
-DTYPES = ("float32", "float64")
+DTYPES = ("float32", "float64", "float16", "bfloat16")
+#: The dtype each spec dtype computes its memory in: half precision stores the weights in 16 bits and computes the
+#: memory in float32 (16-bit round-off would outlast any useful memory).
+COMPUTE_DTYPES = {"float32": "float32", "float64": "float64", "float16": "float32", "bfloat16": "float32"}
+
 #: Keras initializer names accepted for ``LMUSpec.kernel_initializer`` (None means no input kernel).
 INITIALIZERS = (
     "glorot_uniform",
@@ -146,7 +151,8 @@ SPEC_FIELDS: tuple[Field, ...] = (
     Field("return_sequences", "bool", "output every step, (batch, T, out), or only the last, (batch, out)",
           default=False),
     Field("dtype", "dtype", "the precision of the weights and outputs (a NumPy dtype is accepted and stored by "
-          "name)", default="float32", choices=DTYPES),
+          "name); float16 and bfloat16 compute the memory in float32, and only torch builds them",
+          default="float32", choices=DTYPES),
 )
 
 
@@ -191,7 +197,9 @@ class LMUSpec:
         Training-time dropout on ``m_{t-1}`` on the memory_to_memory path (requires memory_to_memory).
     return_sequences : bool
         Output every step ``(batch, T, out)`` or only the last ``(batch, out)``.
-    dtype : {"float32", "float64"}
+    dtype : {"float32", "float64", "float16", "bfloat16"}
+        The precision of the weights and outputs; the half precisions compute the memory in float32 and only the
+        torch backend builds them.
 
     Examples
     --------
@@ -260,7 +268,7 @@ class LMUSpec:
         >>> LMUSpec(memory_d=2, order=4, theta=8, input_d=1, hidden=Hidden("lstm", 3)).state_shapes(5)
         {'memory': (5, 8), 'hidden': (5, 3), 'cell': (5, 3)}
         """
-        shapes = {"memory": (batch, self.memory_size)}
+        shapes: dict[str, tuple[int, ...]] = {"memory": (batch, self.memory_size)}
         if self.hidden is not None:
             shapes["hidden"] = (batch, self.hidden.units)
             if self.hidden.kind == "lstm":
@@ -368,8 +376,9 @@ def _check_rules(spec: LMUSpec) -> None:
         raise SpecError(f"LMUSpec has {count:.3g} weights (memory_d={spec.memory_d}, order={spec.order}, "
                         f"input_d={spec.input_d}, hidden units {spec.hidden.units if spec.hidden else 0}), more than "
                         f"the {MAX_WEIGHTS:.3g} lmu.spec.MAX_WEIGHTS allows: use smaller sizes")
-    if halving_steps(spec.order, spec.theta, spec.discretizer, spec.dtype) > horizon(spec.dtype):
-        raise SpecError(unstable_theta(spec.order, spec.theta, spec.discretizer, spec.dtype))
+    memory = COMPUTE_DTYPES[spec.dtype]
+    if halving_steps(spec.order, spec.theta, spec.discretizer, memory) > horizon(memory):
+        raise SpecError(unstable_theta(spec.order, spec.theta, spec.discretizer, memory))
 
 
 def _weight_count(spec: LMUSpec) -> int:

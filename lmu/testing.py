@@ -350,11 +350,12 @@ def check_case(backend, case: Case, checks=CHECKS, **options) -> list[Result]:
 
 
 def check_backend(backend, battery=None, quick: bool = False, checks=CHECKS, every_option_set: bool = False,
-                  **options) -> Report:
+                  progress=None, **options) -> Report:
     """Run the whole battery (or the given list of cases) on a backend and collect a :class:`Report`.
 
     With ``every_option_set``, each case runs once per option set the backend declares for its spec
     (:func:`option_sets`: every torch ``mode`` that applies, Loihi's seed); else once with ``options``.
+    ``progress(done, total)`` is called after each run, if given.
 
     Examples
     --------
@@ -366,9 +367,12 @@ def check_backend(backend, battery=None, quick: bool = False, checks=CHECKS, eve
     declared = _declared(impl)
     started = time.perf_counter()
     results = []
-    for case in declared.battery(quick) if battery is None else battery:
-        for option_set in declared.option_sets(case.spec) if every_option_set else [options]:
-            results.extend(check_case(impl, case, checks, **option_set))
+    runs = [(case, option_set) for case in (declared.battery(quick) if battery is None else battery)
+            for option_set in (declared.option_sets(case.spec) if every_option_set else [options])]
+    for done, (case, option_set) in enumerate(runs, 1):
+        results.extend(check_case(impl, case, checks, **option_set))
+        if progress is not None:
+            progress(done, len(runs))
     return Report(impl.name, results, time.perf_counter() - started, declared.nrmse)
 
 

@@ -15,6 +15,7 @@ import importlib
 import json
 import math
 import warnings
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -151,7 +152,7 @@ def train(backend: str, model: Model, data: dict, options: TrainOptions, out_dir
         out = Path(out_dir)  # every file written atomically: an interrupted run leaves no half-written file
         _write_history(out / "history.csv", summary["history"])
         write_text(out / "result.json", json.dumps(summary, indent=2))
-        if weights is not None:
+        if weights is not None and model.spec is not None:
             save_weights(out / "lmu_weights.npz", model.spec, weights)
         with atomic_write(out / ("head.npz" if weights is not None else "lstm.npz")) as f:
             np.savez(f, **arrays)
@@ -195,16 +196,18 @@ class _Progress:
     :func:`lmu.progress.bar`."""
 
     def __init__(self, label: str, enabled: bool = True, stream=None):
-        self.label, self.enabled, self.stream, self._bar = label, enabled, stream, None
+        self.label, self.enabled, self.stream = label, enabled, stream
+        self._bar: Any = None
 
     def __call__(self, done: int, total: int, **values) -> None:
         if self._bar is None:
             self._bar = bar(total, self.label, self.enabled, self.stream)
-        self._bar.update(done - self._bar.n)
+        progress = self._bar
+        progress.update(done - progress.n)
         if values:
-            self._bar.set_postfix(**values)
+            progress.set_postfix(**values)
         if done >= total:
-            self._bar.close()
+            progress.close()
 
 
 def __getattr__(name):

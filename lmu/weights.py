@@ -15,11 +15,12 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .arrays import cast, numpy_dtype
 from .errors import ArgumentError, MissingWeightsFile, SpecError, WeightsFileError
 from .files import atomic_write
 from .legendre import halving_steps, horizon
 from .npz import NPY_MAGIC, ZIP_MAGIC, Archive
-from .spec import LMUSpec, unstable_theta
+from .spec import COMPUTE_DTYPES, LMUSpec, unstable_theta
 
 __all__ = ["LMUWeights", "weight_shapes", "init_weights", "conform", "save_weights", "load_weights", "FILE_FORMAT",
            "TWIN_FIELDS", "MAX_SPEC_BYTES"]
@@ -110,11 +111,12 @@ class LMUWeights(Mapping):
                 problems.append(f"weight '{name}' must have shape {shape} for this spec (got {arr.shape})")
                 continue
             with np.errstate(over="ignore", invalid="ignore"):
-                arr = np.array(arr, dtype=spec.dtype, copy=True)
+                arr = np.array(cast(arr, spec.dtype), copy=True)
             if not np.isfinite(arr).all():
                 where = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+                largest = np.finfo(numpy_dtype(spec.dtype)).max
                 problems.append(f"weight '{name}' holds {arr[where]} at index {where}: weights must be finite "
-                                f"{spec.dtype} numbers (a value beyond {np.finfo(spec.dtype).max:.3g} overflows)")
+                                f"{spec.dtype} numbers (a value beyond {largest:.3g} overflows)")
                 continue
             arr.setflags(write=False)
             data[name] = arr
@@ -124,8 +126,9 @@ class LMUWeights(Mapping):
             theta = float(data["theta"])
             if not theta > 0:
                 raise SpecError(f"weight 'theta' must be a finite number > 0 (got {theta!r})")
-            if halving_steps(spec.order, theta, spec.discretizer, spec.dtype) > horizon(spec.dtype):
-                raise SpecError(unstable_theta(spec.order, theta, spec.discretizer, spec.dtype, "weight 'theta'"))
+            memory = COMPUTE_DTYPES[spec.dtype]
+            if halving_steps(spec.order, theta, spec.discretizer, memory) > horizon(memory):
+                raise SpecError(unstable_theta(spec.order, theta, spec.discretizer, memory, "weight 'theta'"))
         self._spec = spec
         self._data = data
 
@@ -155,7 +158,7 @@ class LMUWeights(Mapping):
         return (self._spec == other._spec and self._data.keys() == other._data.keys()
                 and all(np.array_equal(a, other._data[n], equal_nan=True) for n, a in self._data.items()))
 
-    __hash__ = None  # unhashable, like the dict it stands for
+    __hash__ = None  # type: ignore[assignment]  # unhashable, like the dict it stands for
 
     def replace(self, arrays: Mapping | None = None, /, **named) -> "LMUWeights":
         """A checked copy with some arrays replaced, given as a mapping (``{"hidden/kernel": ...}``) or by name."""
@@ -247,7 +250,7 @@ def init_weights(spec: LMUSpec, seed: int = 0) -> LMUWeights:
     arrays = {}
     for name, shape in shapes.items():
         if name == "kernel":
-            arrays[name] = _initialize(spec.kernel_initializer, shape, rng)
+            arrays[name] = _initialize(spec.kernel_initializer or "zeros", shape, rng)  # None has no kernel
         elif name in ("bias", "hidden/bias"):
             arrays[name] = np.zeros(shape)
         elif name == "theta":
@@ -386,7 +389,7 @@ def load_weights(path) -> tuple[LMUSpec, LMUWeights]:
             parts = ([f"missing {', '.join(missing)}"] if missing else []) + \
                 ([f"unexpected {', '.join(unknown)}"] if unknown else [])
             raise SpecError(f"{path!r}: weights do not fit the spec ({'; '.join(parts)})")
-        dtype = np.dtype(spec.dtype)
+        dtype = np.dtype(numpy_dtype(spec.dtype))
         for name, shape in shapes.items():  # every header checked before any data is read
             got_shape, got_dtype = archive.header(name)
             if got_shape != shape:

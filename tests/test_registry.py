@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import os
 import re
 import subprocess
 import sys
@@ -363,11 +364,12 @@ def test_missing_framework_message_names_the_install_command():
     lmu.register(Missing)
     row = _row("missingfw")
     assert not row.available and row.version is None and row.extra == "missingfw"
-    assert 'pip install "lmu[missingfw]"' in row.reason
+    # not one of lmu's extras: the hint names the modules to install (never the index's unrelated "lmu")
+    assert "pip install _lmu_surely_not_an_installed_module" in row.reason and "lmu[" not in row.reason
     with pytest.raises(lmu.BackendUnavailable) as info:
         lmu.build(SPEC, backend="missingfw")
     message = str(info.value)
-    assert re.fullmatch(r"backend 'missingfw' is not installed: pip install \"lmu\[missingfw\]\" .*"
+    assert re.fullmatch(r"backend 'missingfw' is not installed: pip install _lmu_surely_not_an_installed_module .*"
                         r"\(installed: [^)]*\bnumpy\b[^)]*\)", message), message
     assert "_lmu_surely_not_an_installed_module" in message
     assert "missingfw" not in message.split("(installed:")[1]
@@ -561,3 +563,16 @@ def test_lmu_04_modes_helper_still_works_with_a_warning():
 def test_every_error_is_an_lmu_error_and_the_builtin_users_catch(error, builtin):
     assert issubclass(error, lmu.LMUError) and issubclass(error, builtin)
     assert isinstance(error("message"), builtin)
+
+
+def test_install_hints_name_the_packages_of_the_extra_and_the_checkout_form():
+    from lmu.install import checkout, extra_requirements, install_command
+
+    torch_hint = install_command("torch")
+    assert torch_hint.startswith('pip install "torch>=2.1"') and '"lmu[' not in torch_hint
+    assert extra_requirements("loihi") == ("nengo>=4", "nengo-loihi>=1.1", "numpy<2")
+    root = checkout()  # the tests run from a checkout (editable install or the source tree)
+    assert root is not None and os.path.exists(os.path.join(root, "pyproject.toml"))
+    assert f'pip install -e "{root}[torch]"' in torch_hint
+    for row in lmu.backends():
+        assert "lmu[" not in (row.reason or ""), row

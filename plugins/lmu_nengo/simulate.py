@@ -12,6 +12,7 @@ import weakref
 
 import numpy as np
 
+from lmu.arrays import mask_non_finite, poison_after
 from lmu.errors import ArgumentError
 
 __all__ = ["find_network", "all_networks", "weights_of", "load_weights_into", "run_batch", "state_probes",
@@ -206,28 +207,8 @@ def run_batch(net, weights, x, state=None, return_state=False, simulator=None, p
             if sim is not None:
                 sim.close()
     if first_bad is not None:  # neurons cannot carry NaN: every output from a row's first non-finite step on
-        for b, t in enumerate(first_bad):
-            if t < steps:
-                outputs[b, t:] = np.nan
-                for key in final:
-                    final[key][b] = np.nan
+        outputs, final = poison_after(first_bad, steps, outputs, final)
     if return_state:
         return outputs, final
     return outputs
 
-
-def mask_non_finite(x: np.ndarray):
-    """``(x with non-finite values set to 0, the first non-finite step of each row (T where there is none))``.
-
-    Neurons turn NaN into a number and crash on inf; the design's rule is that non-finite input propagates, so a
-    network of neurons simulates finite values and the caller makes every output from that step on non-finite.
-
-    Examples
-    --------
-    >>> clean, first = mask_non_finite(np.array([[[1.0], [np.nan], [2.0]], [[1.0], [2.0], [3.0]]]))
-    >>> clean[:, :, 0].tolist(), first.tolist()
-    ([[1.0, 0.0, 2.0], [1.0, 2.0, 3.0]], [1, 3])
-    """
-    bad = ~np.isfinite(x).reshape(x.shape[0], x.shape[1], -1).all(axis=2)
-    first = np.where(bad.any(axis=1), bad.argmax(axis=1), x.shape[1])
-    return np.where(np.isfinite(x), x, 0.0), first

@@ -60,8 +60,11 @@ class NengoDLBackend(NengoBackend):
         if tf is not None and _major_minor(tf) > MAX_TENSORFLOW:
             # the one conflict users meet: installing the extra here would downgrade TensorFlow under keras
             have = "nengo-dl is installed but cannot import: " if _version("nengo-dl") else ""
+            from lmu.install import install_command
+
+            command = install_command(self.extra).replace("pip install", "dl/bin/pip install")
             return (f"{have}nengo-dl 3.6 needs TensorFlow <= 2.12 and this environment has TensorFlow {tf}; give "
-                    'it an environment of its own: python -m venv dl && dl/bin/pip install "lmu[nengo-dl]"')
+                    f"it an environment of its own: python -m venv dl && {command}")
         return super().unavailable()
 
     def build(self, spec, weights, *, dt=0.001, label=None, seed=None):

@@ -37,12 +37,13 @@ class TorchBackend(lmu.Backend):
     requires = ("torch",)
     framework = "torch"
     modes = _MODES
+    dtypes = ("float32", "float64", "float16", "bfloat16")
 
     def build(self, spec, weights, *, mode="auto", device=None):
         from .module import LMU
 
         device = None if device is None else check_device(device)
-        model = LMU(spec, weights, mode=mode)
+        model = LMU.from_spec(spec, weights, mode=mode)
         return model.to(device) if device is not None else model
 
     def get_weights(self, obj):
@@ -59,12 +60,18 @@ class TorchBackend(lmu.Backend):
             xt = torch.as_tensor(x, dtype=dt, device=dev)
             st = None if state is None else {k: torch.as_tensor(v, dtype=dt, device=dev) for k, v in state.items()}
             result = obj.infer(xt, st, return_state=return_state)
+        from lmu.arrays import cast
+
         out_dtype = obj.lmu_spec.dtype
+
+        def numpy(t):
+            return cast(t.detach().cpu().float().numpy() if t.dtype == torch.bfloat16 else t.cpu().numpy(),
+                        out_dtype)
+
         if return_state:
             out, new = result
-            return out.cpu().numpy().astype(out_dtype, copy=False), \
-                {k: v.cpu().numpy().astype(out_dtype, copy=False) for k, v in new.items()}
-        return result.cpu().numpy().astype(out_dtype, copy=False)
+            return numpy(out), {k: numpy(v) for k, v in new.items()}
+        return numpy(result)
 
     def owns(self, obj):
         module = sys.modules.get("lmu_torch.module")  # nothing can be ours before that module was imported

@@ -4,6 +4,14 @@ Design rule: ``dense`` is an ``nn.Linear``; ``rnn`` with tanh or relu is an ``nn
 sigmoid gates an ``nn.LSTM`` (fused, cuDNN on a GPU); any other activation gets :class:`LoopCell`, which has the
 same parameter names (``weight_ih_l0``, ``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0``) so that weights map the
 same way for all of them. Gate order i, f, g, o is Keras' i, f, c, o.
+
+One bias: the canonical weights (Keras') have one ``hidden/bias``, where torch's fused modules keep two
+(``bias_ih_l0 + bias_hh_l0``, for cuDNN): a redundant vector of parameters (212 more in the psMNIST model) that also
+trains differently (both get the same gradient, so their sum moves twice as far a step as Keras' bias). So the
+module trains exactly the canonical weights: ``bias_ih_l0`` *is* ``hidden/bias`` and ``bias_hh_l0`` is a zero
+buffer (:class:`SingleBiasRNN`, :class:`SingleBiasLSTM`, :class:`LoopCell`), still handed to the fused kernel and
+still in ``state_dict()``; loading a state dict whose ``bias_hh_l0`` is nonzero (torch's own modules, older lmu)
+folds it into ``bias_ih_l0``.
 """
 
 import contextlib
@@ -15,12 +23,48 @@ from torch import nn
 
 from lmu.activations import mapped
 
-__all__ = ["ACTIVATIONS", "build_hidden", "is_fused", "cell_step", "hidden_sequence", "hidden_weights",
-           "set_hidden_weights"]
+__all__ = ["ACTIVATIONS", "SingleBiasRNN", "SingleBiasLSTM", "LoopCell", "build_hidden", "is_fused", "cell_step",
+           "hidden_sequence", "hidden_weights", "set_hidden_weights"]
 
 #: lmu's activation table (:mod:`lmu.activations`) in torch.
 ACTIVATIONS = mapped({"linear": lambda v: v, "tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid},
                      "torch")
+
+
+def _fold_bias(state_dict, prefix, names) -> None:
+    """Move each ``bias_hh`` of a state dict into its ``bias_ih`` (new tensors: the caller's are not touched)."""
+    for name in names:
+        hh, ih = prefix + name, prefix + name.replace("bias_hh", "bias_ih")
+        if hh in state_dict and ih in state_dict and state_dict[hh].shape == state_dict[ih].shape:
+            state_dict[ih] = state_dict[ih] + state_dict[hh].to(state_dict[ih])
+            state_dict[hh] = torch.zeros_like(state_dict[hh])
+
+
+class _SingleBias:
+    """Mixin for ``nn.RNN``/``nn.LSTM``: every ``bias_hh`` a zero buffer, re-registered in the flat weights."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in self._bias_hh_names():
+            zeros = torch.zeros_like(getattr(self, name).detach())
+            delattr(self, name)  # the Parameter
+            self.register_buffer(name, zeros, persistent=True)
+        self._init_flat_weights()  # the fused kernel reads _flat_weights: point it at the buffers
+
+    def _bias_hh_names(self):
+        return [n for n in self._flat_weights_names if n.startswith("bias_hh")]
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        _fold_bias(state_dict, prefix, self._bias_hh_names())
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+class SingleBiasRNN(_SingleBias, nn.RNN):
+    """``nn.RNN`` (fused) whose one trained bias is ``bias_ih_l0``; ``bias_hh_l0`` is a zero buffer."""
+
+
+class SingleBiasLSTM(_SingleBias, nn.LSTM):
+    """``nn.LSTM`` (fused) whose one trained bias is ``bias_ih_l0``; ``bias_hh_l0`` is a zero buffer."""
 
 
 class LoopCell(nn.Module):
@@ -32,9 +76,13 @@ class LoopCell(nn.Module):
         self.weight_hh_l0 = nn.Parameter(torch.zeros(gates * units, units, dtype=dtype))
         if bias:
             self.bias_ih_l0 = nn.Parameter(torch.zeros(gates * units, dtype=dtype))
-            self.bias_hh_l0 = nn.Parameter(torch.zeros(gates * units, dtype=dtype))
+            self.register_buffer("bias_hh_l0", torch.zeros(gates * units, dtype=dtype), persistent=True)
         else:
             self.bias_ih_l0 = self.bias_hh_l0 = None
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        _fold_bias(state_dict, prefix, ["bias_hh_l0"])
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 def is_fused(hidden) -> bool:
@@ -53,12 +101,13 @@ def build_hidden(hidden, input_size: int, dtype) -> nn.Module:
     if not is_fused(hidden):
         return LoopCell(input_size, hidden.units, 4 if hidden.kind == "lstm" else 1, hidden.use_bias, dtype)
     if hidden.kind == "rnn":
-        return nn.RNN(input_size, hidden.units, nonlinearity=hidden.activation, bias=hidden.use_bias,
-                      batch_first=True, dtype=dtype)
-    return nn.LSTM(input_size, hidden.units, bias=hidden.use_bias, batch_first=True, dtype=dtype)
+        return SingleBiasRNN(input_size, hidden.units, nonlinearity=hidden.activation, bias=hidden.use_bias,
+                             batch_first=True, dtype=dtype)
+    return SingleBiasLSTM(input_size, hidden.units, bias=hidden.use_bias, batch_first=True, dtype=dtype)
 
 
 def _bias(module):
+    """The bias the cell computes with: ``bias_ih_l0`` (plus the ``bias_hh_l0`` buffer, zero unless set by hand)."""
     if getattr(module, "bias_ih_l0", None) is None:
         return None
     return module.bias_ih_l0 + module.bias_hh_l0
@@ -152,9 +201,10 @@ def hidden_sequence(hidden, module, z, h, c, lengths=None):
 
 
 def hidden_weights(hidden, module) -> dict:
-    """The hidden cell's canonical arrays (Keras orientation; torch's two biases summed)."""
-    def arr(t):
-        return t.detach().cpu().numpy()
+    """The hidden cell's canonical arrays (Keras orientation; the bias is ``bias_ih`` plus the zero ``bias_hh``)."""
+    def arr(t):  # bfloat16, which NumPy lacks, by way of float32
+        t = t.detach().cpu()
+        return (t.float() if t.dtype == torch.bfloat16 else t).numpy()
 
     if hidden.kind == "dense":
         out = {"hidden/kernel": arr(module.weight).T}
@@ -168,7 +218,7 @@ def hidden_weights(hidden, module) -> dict:
 
 
 def set_hidden_weights(hidden, module, weights) -> None:
-    """Load canonical arrays into the hidden module (all of the bias goes to ``bias_ih``; ``bias_hh`` is 0)."""
+    """Load canonical arrays into the hidden module (the bias goes to ``bias_ih``; the ``bias_hh`` buffer is 0)."""
     def put(param, value):
         param.copy_(torch.as_tensor(np.array(value), dtype=param.dtype, device=param.device))
 

@@ -28,13 +28,12 @@ def check_x(model, x):
     if x.shape[0] < 1 or x.shape[1] < 1:
         raise ArgumentError(f"x needs at least one sequence and one time step (got shape {tuple(x.shape)})")
     if not x.is_floating_point():
-        raise ArgumentError(f"x has dtype {x.dtype}; the LMU takes floating input ({model.compute_dtype} for this "
-                            f"model): use x.to({model.compute_dtype})")
+        raise ArgumentError(f"x has dtype {x.dtype}; the LMU takes floating input ({model.dtype} for this "
+                            f"model): use x.to({model.dtype})")
     autocast = torch.is_autocast_enabled(x.device.type) if hasattr(torch, "is_autocast_enabled") else False
-    if x.dtype != model.compute_dtype and not (x.dtype in _HALF and autocast):
-        raise ArgumentError(f"x has dtype {x.dtype} but the LMU's parameters are {model.compute_dtype}: use "
-                            f"x.to({model.compute_dtype}), or build the model from a spec with that dtype "
-                            f"(lmu.build(spec.replace(dtype=...), backend='torch', weights=...))")
+    if x.dtype not in (model.dtype, model.compute_dtype) and not (x.dtype in _HALF and autocast):
+        raise ArgumentError(f"x has dtype {x.dtype} but the LMU's parameters are {model.dtype}: use "
+                            f"x.to({model.dtype}), or convert the module with model.to({x.dtype})")
     if x.device != model._probe.device:
         raise ArgumentError(f"x is on {x.device} but the LMU is on {model._probe.device}: use "
                             f"x.to('{model._probe.device}') or model.to('{x.device}')")
@@ -75,6 +74,8 @@ def check_lengths(lengths, batch, steps):
     if lengths.dtype.is_floating_point or lengths.dtype == torch.bool or lengths.is_complex():
         raise ArgumentError(f"lengths must hold integers (got {lengths.dtype})")
     lengths = lengths.cpu().long()
+    if torch.jit.is_tracing() or torch.compiler.is_compiling():  # a captured graph: no values to read
+        return lengths
     low, high = int(lengths.min()), int(lengths.max())
     if low < 1 or high > steps:
         raise ArgumentError(f"lengths must lie in [1, T={steps}] (got values from {low} to {high})")

@@ -8,6 +8,8 @@ Nothing here synchronizes with the GPU: non-finite input is handled with masks, 
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -15,7 +17,8 @@ from lmu import legendre
 
 from .ops import TORCH
 
-__all__ = ["impulse_response", "fft_length", "memory_fft", "memory_raw", "memory_last", "free_response", "clean", "poison"]
+__all__ = ["impulse_response", "fft_length", "block_size", "block_spectra", "memory_fft", "memory_raw", "memory_last",
+           "free_response", "clean", "poison"]
 
 
 class _ImpulseResponse(torch.autograd.Function):
@@ -76,17 +79,60 @@ def fft_length(n: int) -> int:
     return best
 
 
-def memory_fft(u: torch.Tensor, H: torch.Tensor, Hf: torch.Tensor | None = None) -> torch.Tensor:
-    """``m_t = Σ_{s≤t} H[t−s] u_s`` for every step by zero-padded rfft: ``u (B, T, md)`` → ``(B, T, md·order)``.
+def block_size(steps: int, order: int) -> int:
+    """The block length ``b`` of :func:`memory_fft` for ``steps`` steps: about √T (the direct part costs T·b, the
+    block sum T²/b), at least 2T/order (so the block spectra take no more memory than the memory tensor), with
+    ``2b`` a fast FFT length.
 
-    ``Hf`` may hold ``rfft(H, n)`` for ``n = fft_length(2T − 1)`` (a cache for fixed θ)."""
+    Examples
+    --------
+    >>> block_size(784, 256), block_size(16384, 256)
+    (28, 128)
+    """
+    want = max(2, math.isqrt(max(steps - 1, 0)) + 1, -(-2 * steps // max(order, 1)))
+    return fft_length(want)
+
+
+def block_spectra(H: torch.Tensor, steps: int, b: int) -> torch.Tensor:
+    """``rfft`` of the impulse response cut into blocks of ``b`` steps, each zero-padded to ``2b``:
+    ``(K, b + 1, order)`` for ``K = ⌈steps / b⌉`` (a cache for fixed θ). Block 0 is not used (it is convolved
+    directly) and is returned as zeros."""
+    blocks = -(-steps // b)
+    Hp = F.pad(H[:steps], (0, 0, 0, blocks * b - min(steps, H.shape[0])))
+    Hb = Hp.reshape(blocks, b, H.shape[1])
+    Hf = torch.fft.rfft(Hb, n=2 * b, dim=1)
+    return torch.cat([torch.zeros_like(Hf[:1]), Hf[1:]]) if blocks > 1 else torch.zeros_like(Hf)
+
+
+def memory_fft(u: torch.Tensor, H: torch.Tensor, Hf: torch.Tensor | None = None, b: int | None = None):
+    """``m_t = Σ_{s≤t} H[t−s] u_s`` for every step, exactly causal: ``u (B, T, md)`` → ``(B, T, md·order)``.
+
+    Uniformly partitioned FFT convolution: lags below ``b`` are convolved directly (:func:`memory_raw` with
+    ``H[:b]``); lags from ``b`` on come from the spectra of whole input blocks *before* the output's block,
+    summed over block lags in the frequency domain. So an output never takes round-off from its own block or
+    from the future: changing inputs after step t leaves the output at t unchanged up to the round-off of the
+    inputs up to t (one FFT over the whole sequence would spread the round-off of a huge late value backward
+    over all of it). ``Hf`` may hold :func:`block_spectra` of ``H`` for ``b`` (a cache for fixed θ).
+    """
     batch, steps, md = u.shape
-    n = fft_length(2 * steps - 1)
+    order = H.shape[1]
+    b = b if b is not None else block_size(steps, order)
+    near = memory_raw(u, H[:b])
+    blocks = -(-steps // b)
+    if blocks < 2:
+        return near
     if Hf is None:
-        Hf = torch.fft.rfft(H[:steps], n=n, dim=0)
-    U = torch.fft.rfft(u, n=n, dim=1)  # (B, F, md)
-    M = torch.fft.irfft(U.unsqueeze(-1) * Hf[None, :, None, :], n=n, dim=1)[:, :steps]
-    return M.reshape(batch, steps, md * H.shape[1])
+        Hf = block_spectra(H, steps, b)
+    x = F.pad(u.permute(0, 2, 1).reshape(batch * md, steps), (0, blocks * b - steps))
+    Uf = torch.fft.rfft(x.reshape(-1, blocks, b), n=2 * b, dim=2)  # (N, K, b+1)
+    # S[n, j, d, f] = Uf[n, j − d, f] for 1 ≤ d ≤ j: the block that lies d blocks before output block j
+    Up = F.pad(Uf, (0, 0, blocks - 1, 0))  # K − 1 zero blocks in front
+    S = Up.unfold(1, blocks, 1).flip(-1)[:, :blocks, :, 1:]  # (N, K, b+1, K−1) over d = 1 … K−1
+    Y = torch.einsum("njfd,dfo->njfo", S, Hf[1:])  # (N, K, b+1, order)
+    Z = torch.fft.irfft(Y, n=2 * b, dim=2)  # (N, K, 2b, order): block j's share of blocks j and j + 1
+    far = Z[:, :, :b] + F.pad(Z[:, :-1, b:], (0, 0, 0, 0, 1, 0))
+    far = far.reshape(batch, md, blocks * b, order)[:, :, :steps].permute(0, 2, 1, 3)
+    return near + far.reshape(batch, steps, md * order)
 
 
 def memory_raw(u: torch.Tensor, H: torch.Tensor) -> torch.Tensor:

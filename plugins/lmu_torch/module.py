@@ -1,9 +1,9 @@
-"""``lmu_torch.LMU``: the LMU as a ``torch.nn.Module``, in step mode or in the parallel modes of an LTI spec.
+"""``lmu_torch.LMU``: the LMU as a ``torch.nn.Module``: its construction, parameters, system and mode choice.
 
-Design rule: one forward that follows the step order of the design document (docs/design.rst) exactly; the
-parallel modes only change *how* the memory is computed (all steps at once) and how the hidden cell runs (fused),
-never *what* is computed, so that every mode passes the same conformance kit. The memory is always computed in the
-model's dtype (float32 at least), also under ``torch.autocast``; only the hidden cell follows autocast.
+Design rule: the module is an ordinary torch layer (native constructor, own parameters, state_dict, ``.to()``);
+everything it computes is described by one spec, which follows the parameters' dtype, and every mode computes the
+same thing (:mod:`lmu_torch.forward` runs them, :mod:`lmu_torch.portable` the exportable forms), so that every
+mode passes the same conformance kit.
 """
 
 import warnings
@@ -14,50 +14,117 @@ from torch import nn
 
 import lmu
 from lmu import legendre
-from lmu.spec import LMUSpec
+from lmu.spec import COMPUTE_DTYPES, SPEC_FIELDS as FIELDS, LMUSpec
 from lmu.weights import LMUWeights, conform, weight_shapes
 
 from . import compute
-from .cell import build_hidden, cell_step, hidden_sequence, hidden_weights, set_hidden_weights
+from .cell import build_hidden, hidden_weights, set_hidden_weights
 
-__all__ = ["LMU"]
+__all__ = ["LMU", "RAW_MAX_KERNEL", "native_spec"]
 
 _MEMORY_NAMES = ("kernel", "bias", "recurrent_kernel", "theta")
 # raw mode truncates H where its tail falls below this fraction of its peak: 1e-7 is far below float32's
 # resolution; float64 needs a far longer tail to stay within the kit's 1e-9.
 _RAW_TOL = {torch.float32: 1e-7, torch.float64: 1e-13}
 _NO_TRUNCATION = 1 << 62
+#: The longest kernel ``auto`` convolves directly (``raw``); beyond it the blocked FFT (``fft``) is faster on a CPU
+#: (``python benchmarks/torch_causality.py``: T = 4096 raw 1.6 s vs fft 1.8 s, T = 16384 raw 6.0 s vs fft 3.1 s,
+#: order 256, 2 threads).
+RAW_MAX_KERNEL = 8192
+# spec fields that the native constructor takes under torch's names (or as its own arguments)
+_NATIVE = ("input_d", "memory_d", "order", "theta", "hidden", "dtype")
 
 
 class LMU(nn.Module):
-    """An LMU layer built by ``lmu.build(spec, backend="torch", mode=...)``.
+    """The LMU as a ``torch.nn.Module``, constructed like torch's own recurrent layers.
 
-    ``forward(x, state=None, return_state=False, lengths=None)`` takes ``x`` of shape ``(batch, T, input_d)`` and
-    returns ``(batch, T, out)`` with ``spec.return_sequences`` else ``(batch, out)``; with ``return_state`` also the
-    canonical state dict (``memory``, ``hidden``, ``cell``), which a next call takes as ``state`` to continue the
-    sequence. ``lengths`` (batch,) marks right-padded sequences: the output (and state) of each is taken at its own
-    last valid step, and with ``return_sequences`` the steps past it are zero.
+    ``LMU(input_size, memory_size, order, theta, hidden_size=None, hidden="rnn", ...)`` makes a layer with its own
+    freshly initialised parameters (Keras' default scheme, :meth:`reset_parameters`, seeded by
+    ``torch.manual_seed``). ``memory_size`` is the spec's ``memory_d``, ``hidden_size`` the hidden cell's units
+    (None: no hidden cell, the layer outputs the memory), ``hidden`` its kind ("rnn", "lstm", "dense") or a
+    :class:`lmu.Hidden`. Every other field of :class:`lmu.LMUSpec` is a keyword (``return_sequences``,
+    ``input_to_hidden``, ``trainable_theta``, ``discretizer``, ...); ``bias`` is ``Hidden.use_bias``.
+    :meth:`from_spec` builds one from a spec and canonical weights, as ``lmu.build(spec, backend="torch")`` does.
 
-    Parameters follow the canonical names (``kernel``, ``bias``, ``recurrent_kernel``, ``theta``) and
-    ``hidden`` is torch's own ``nn.Linear``/``nn.RNN``/``nn.LSTM`` where it computes the spec's cell exactly.
+    ``forward(x, state=None, return_state=False, lengths=None)`` takes ``x (batch, T, input_size)`` (``(T, batch,
+    input_size)`` with ``batch_first=False``) and returns ``(batch, T, out)`` with ``return_sequences`` else
+    ``(batch, out)``; with ``return_state`` also the canonical state dict (``memory``, ``hidden``, ``cell``), which a
+    next call takes as ``state`` to continue the sequence. ``lengths`` (batch,) marks right-padded sequences: the
+    output (and state) of each is taken at its own last valid step, and with ``return_sequences`` the steps past it
+    are zero. Outputs past a step never depend on later inputs, in every mode.
+
+    ``.double()`` computes in float64; ``.half()`` and ``.to(torch.bfloat16)`` keep the parameters in 16 bits and
+    compute the memory in float32. :func:`lmu.spec_of` follows the parameters' dtype.
+
+    Parameters follow the canonical names (``kernel``, ``bias``, ``recurrent_kernel``, ``theta``) and ``hidden``
+    is torch's own ``nn.Linear``/``nn.RNN``/``nn.LSTM`` (with one bias) where it computes the spec's cell exactly.
 
     Examples
     --------
-    >>> import lmu, torch
-    >>> spec = lmu.LMUSpec(memory_d=1, order=16, theta=50, input_d=1, hidden=lmu.Hidden("rnn", 8))
-    >>> model = lmu.build(spec, backend="torch")
-    >>> model(torch.zeros(4, 100, 1)).shape
+    >>> import torch, lmu_torch
+    >>> _ = torch.manual_seed(0)
+    >>> layer = lmu_torch.LMU(input_size=1, memory_size=1, order=16, theta=50, hidden_size=8)
+    >>> layer(torch.zeros(4, 100, 1)).shape
     torch.Size([4, 8])
+    >>> net = torch.nn.Sequential(layer, torch.nn.Linear(8, 10))
+    >>> net(torch.zeros(2, 30, 1)).shape
+    torch.Size([2, 10])
     """
 
-    def __init__(self, spec: LMUSpec, weights: LMUWeights, mode: str = "auto"):
-        from .backend import check_mode
-
+    def __init__(self, input_size=None, memory_size=None, order=None, theta=None, hidden_size=None,
+                 hidden="rnn", *, batch_first: bool = True, bias: bool = True, dtype=None, device=None,
+                 mode: str = "auto", **fields):
+        if isinstance(input_size, LMUSpec):  # the 0.4 form LMU(spec, weights, mode=...)
+            warnings.warn("lmu_torch.LMU(spec, weights) is deprecated and will be removed in lmu 0.6: use "
+                          "lmu_torch.LMU.from_spec(spec, weights) or lmu.build(spec, backend='torch')",
+                          DeprecationWarning, stacklevel=2)
+            weights = fields.pop("weights", memory_size)
+            if fields:
+                raise lmu.ArgumentError(f"lmu_torch.LMU(spec, ...) takes weights and mode only (got "
+                                        f"{', '.join(sorted(fields))})")
+            super().__init__()
+            self._setup(input_size, weights, mode, batch_first)
+            return
+        spec = native_spec(input_size, memory_size, order, theta, hidden_size, hidden, bias, dtype, fields)
         super().__init__()
+        self._setup(spec, None, mode, batch_first)
+        if device is not None:
+            from .backend import check_device
+
+            self.to(check_device(device))
+
+    @classmethod
+    def from_spec(cls, spec: LMUSpec, weights=None, *, mode: str = "auto", batch_first: bool = True) -> "LMU":
+        """The layer of ``spec`` with canonical ``weights`` (None: fresh ones, as :meth:`reset_parameters`).
+
+        Examples
+        --------
+        >>> import lmu, lmu_torch
+        >>> spec = lmu.LMUSpec(memory_d=1, order=8, theta=20, input_d=1, hidden=lmu.Hidden("rnn", 4))
+        >>> lmu_torch.LMU.from_spec(spec, lmu.init_weights(spec), mode="raw").mode
+        'raw'
+        """
+        if not isinstance(spec, LMUSpec):
+            raise lmu.ArgumentError(f"LMU.from_spec needs an lmu.LMUSpec (got {type(spec).__name__})")
+        model = cls.__new__(cls)
+        nn.Module.__init__(model)
+        model._setup(spec, weights, mode, batch_first)
+        return model
+
+    def _setup(self, spec, weights, mode, batch_first):
+        from .backend import TorchBackend, check_mode
+
         check_mode(spec, mode)
-        self.lmu_spec = spec
+        problems = TorchBackend().check(spec)
+        if problems:
+            raise lmu.UnsupportedSpec("; ".join(problems))
+        if not isinstance(batch_first, bool):
+            raise lmu.ArgumentError(f"batch_first must be True or False (got {batch_first!r})")
+        self._spec = spec
+        self._specs = {spec.dtype: spec}
         self.lmu_backend = "torch"
         self.mode = mode
+        self.batch_first = batch_first
         dtype = getattr(torch, spec.dtype)
         A, B = legendre.continuous(spec.order)
         self.register_buffer("_A", torch.as_tensor(A), persistent=False)
@@ -70,15 +137,55 @@ class LMU(nn.Module):
             else:
                 self.register_parameter(name, None)
         self.hidden = build_hidden(spec.hidden, spec.z_d, dtype) if spec.hidden is not None else None
+        # the hidden cell's parameters, for the portable forms: dynamo refuses to touch an nn.RNN module
+        self._cell_parameters = None if self.hidden is None else dict(self.hidden.named_parameters())
         self._cache = {}
-        self.set_weights(weights)
+        if weights is None:
+            self.reset_parameters()
+        else:
+            self.set_weights(weights)
+
+    def _warm(self):
+        """Compute what a captured graph reads from the cache (fixed θ): the truncation and ``H`` up to it, so
+        that ``torch.compile`` finds them there instead of calling NumPy (every eager forward does this; it costs
+        the first one only)."""
+        if self.theta is None and self.lmu_spec.is_lti:
+            length = self.truncation()
+            if length < _NO_TRUNCATION:
+                self.impulse(length)
+
+    def reset_parameters(self) -> None:
+        """Fresh parameters in Keras' default scheme (:func:`lmu.init_weights`: Glorot-uniform kernels, orthogonal
+        recurrent kernels, zero biases but an LSTM's forget gate, θ from the spec), seeded from torch's random
+        generator, so ``torch.manual_seed`` makes them repeatable."""
+        seed = int(torch.randint(0, 2**31 - 1, ()).item())
+        self.set_weights(lmu.init_weights(self.lmu_spec, seed=seed))
+
+    @property
+    def lmu_spec(self) -> LMUSpec:
+        """The spec this module computes: the one it was built from, with the dtype of its parameters now."""
+        name = str(self._probe.dtype).removeprefix("torch.")
+        spec = self._specs.get(name)
+        if spec is None:
+            spec = self._specs[name] = self._spec.replace(dtype=name)
+        return spec
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The parameters' dtype."""
+        return self._probe.dtype
+
+    @property
+    def hidden_dtype(self) -> torch.dtype:
+        """The dtype the hidden cell runs in (its parameters')."""
+        return self._probe.dtype
 
     # ------------------------------------------------------------------------------------------------ weights
     def get_weights(self) -> LMUWeights:
         """The canonical weights (NumPy, Keras orientation, the two torch biases summed)."""
-        arrays = {n: getattr(self, n).detach().cpu().numpy() for n in _MEMORY_NAMES if getattr(self, n) is not None}
+        arrays = {n: _numpy(getattr(self, n)) for n in _MEMORY_NAMES if getattr(self, n) is not None}
         if self.theta is not None:
-            arrays["theta"] = self.effective_theta().detach().cpu().numpy()
+            arrays["theta"] = _numpy(self.effective_theta())
         if self.hidden is not None:
             arrays.update(hidden_weights(self.lmu_spec.hidden, self.hidden))
         return LMUWeights(self.lmu_spec, arrays)
@@ -93,7 +200,8 @@ class LMU(nn.Module):
                     param.copy_(torch.as_tensor(np.array(weights[name]), dtype=param.dtype))
         if self.hidden is not None:
             set_hidden_weights(self.lmu_spec.hidden, self.hidden, weights)
-        self._cache.clear()
+        if self.theta is not None:  # what the cache holds depends on θ only
+            self._cache.clear()
 
     def _apply(self, fn, *args, **kwargs):  # .to(), .cuda(), .double(): cached tensors must follow
         self._cache.clear()
@@ -107,13 +215,16 @@ class LMU(nn.Module):
     # ------------------------------------------------------------------------------------------------ the system
     @property
     def compute_dtype(self):
-        """The dtype the memory is computed in (the model's, whatever autocast does to the hidden cell)."""
-        return self._probe.dtype
+        """The dtype the memory is computed in: float64 for a float64 module, else float32 (also for 16-bit
+        parameters and under autocast)."""
+        return torch.float64 if self._probe.dtype == torch.float64 else torch.float32
 
     def _cached(self, key, make):
         key = key + (self.compute_dtype, self._probe.device)
         value = self._cache.get(key)  # one lookup: another thread may clear the cache meanwhile
         if value is None:
+            if torch.compiler.is_exporting() or torch.jit.is_tracing():  # a constant of the captured graph only
+                return make()
             value = torch.compiler.disable(make)()  # NumPy work: outside any compiled graph
             if len(self._cache) > 32:
                 self._cache.clear()
@@ -132,7 +243,7 @@ class LMU(nn.Module):
         for euler, up to where the dtype's round-off would outlast the memory). An optimizer with a large step
         may push the parameter outside; the memory then uses the edge."""
         spec = self.lmu_spec
-        return legendre.theta_range(spec.order, spec.discretizer, spec.dtype, spec.theta)
+        return legendre.theta_range(spec.order, spec.discretizer, COMPUTE_DTYPES[spec.dtype], spec.theta)
 
     def effective_theta(self):
         """θ as the memory uses it: the trainable parameter clamped to :meth:`theta_range` (positive by
@@ -165,8 +276,9 @@ class LMU(nn.Module):
         """Steps after which ``H`` stays below 1e-7 of its peak (1e-13 in float64), for ``raw``.
 
         With trainable θ the length is measured once at a reference θ and scaled with θ (H is a function of t/θ),
-        with a 10% margin; it is measured again when θ leaves [θ_ref/2, 2 θ_ref]. Reading θ is this mode's one
-        host sync per step (``auto`` does not choose ``raw`` for trainable θ).
+        with a 10% margin; it is measured again when θ leaves [θ_ref/2, 2 θ_ref]. Reading θ is a host sync, so
+        ``raw`` with trainable θ convolves with the whole of H up to :data:`RAW_MAX_KERNEL` steps instead
+        (:meth:`raw_length`).
         """
         spec = self.lmu_spec
         tol = _RAW_TOL.get(self.compute_dtype, 1e-7)
@@ -185,9 +297,20 @@ class LMU(nn.Module):
             ref = self._cache[("trunc_ref", self.compute_dtype)] = (theta, measure(theta))
         return int(np.ceil(ref[1] * max(1.0, theta / ref[0]) * 1.1))
 
+    def raw_length(self, steps: int) -> int:
+        """The length of ``H`` that ``raw`` convolves with for ``steps`` steps: all of it up to the truncation, or
+        with trainable θ all ``steps`` (no host sync) while that is at most :data:`RAW_MAX_KERNEL`."""
+        if self.theta is not None and steps <= RAW_MAX_KERNEL:
+            return steps
+        return min(self.truncation(), steps)
+
     # ------------------------------------------------------------------------------------------------ forward
     def pick_mode(self, steps: int, lengths=None) -> str:
-        """The mode ``auto`` runs for a sequence of ``steps`` (explicit modes are returned as they are)."""
+        """The mode ``auto`` runs for a sequence of ``steps`` (explicit modes are returned as they are).
+
+        ``step`` for one step or a spec that is not LTI; ``last`` when only the last step's memory is needed;
+        else ``raw`` while the kernel it convolves with (:meth:`raw_length`) is at most :data:`RAW_MAX_KERNEL`
+        steps, and ``fft`` beyond (measured by ``benchmarks/torch_causality.py``)."""
         if lengths is not None:
             warnings.warn("LMU.pick_mode(steps, lengths): lengths never changed the choice and is deprecated; it "
                           "will be removed in lmu 0.6", DeprecationWarning, stacklevel=2)
@@ -198,13 +321,12 @@ class LMU(nn.Module):
             return "step"
         if not spec.return_sequences and (spec.hidden is None or spec.hidden.kind == "dense"):
             return "last"
-        if self.theta is None and 8 * self.truncation() <= steps:
-            return "raw"
-        return "fft"
+        return "raw" if self.raw_length(steps) <= RAW_MAX_KERNEL else "fft"
 
     def forward(self, x, state=None, return_state: bool = False, lengths=None):
-        """Run a batch ``x (batch, T, input_d)``; see the class docstring for ``state``, ``return_state`` and
-        ``lengths``. Returns the output, or ``(output, state)`` with ``return_state``."""
+        """Run a batch ``x (batch, T, input_d)`` (``(T, batch, input_d)`` with ``batch_first=False``); see the class
+        docstring for ``state``, ``return_state`` and ``lengths``. Returns the output, or ``(output, state)`` with
+        ``return_state``."""
         return self._forward(x, state, return_state, lengths, self.training)
 
     def infer(self, x, state=None, return_state: bool = False):
@@ -213,25 +335,35 @@ class LMU(nn.Module):
         return self._forward(x, state, return_state, None, False)
 
     def _forward(self, x, state, return_state, lengths, training):
+        from . import forward, portable
         from .checks import check_lengths, check_state, check_x
 
         spec = self.lmu_spec
+        if not self.batch_first and isinstance(x, torch.Tensor) and x.dim() == 3:
+            x = x.transpose(0, 1)
         x = check_x(self, x)
         batch, steps = x.shape[:2]
         st, given = check_state(self, state, batch)
         lengths = check_lengths(lengths, batch, steps)
-        mode = self.pick_mode(steps)
         e_mask = r_mask = None
         if training and spec.dropout > 0:
             e_mask = self._dropout_mask((batch, spec.enc_d), spec.dropout)
         if training and spec.recurrent_dropout > 0:
             r_mask = self._dropout_mask((batch, spec.memory_size), spec.recurrent_dropout)
-        if mode == "step":
-            out, new = self._forward_step(x, st, lengths, e_mask, r_mask)
+        if portable.applies(self, x):
+            out, new = portable.forward(self, x, st, given, lengths, e_mask, r_mask)
         else:
-            out, new = self._forward_parallel(x, st if given else None, mode, lengths, e_mask)
+            self._warm()
+            mode = self.pick_mode(steps)
+            if mode == "step":
+                out, new = forward.forward_step(self, x, st, lengths, e_mask, r_mask)
+            else:
+                out, new = forward.forward_parallel(self, x, st if given else None, mode, lengths, e_mask)
         if not spec.return_sequences and out.dim() == 3:
             out = out[:, -1] if lengths is None else out[torch.arange(batch, device=out.device), lengths - 1]
+        out = out.to(self.dtype)
+        if spec.return_sequences and not self.batch_first:
+            out = out.transpose(0, 1)
         return (out, new) if return_state else out
 
     def _dropout_mask(self, shape, rate):
@@ -242,105 +374,35 @@ class LMU(nn.Module):
         units = self.lmu_spec.hidden.units if self.lmu_spec.hidden is not None else 0
         return torch.zeros(batch, units, dtype=self.compute_dtype, device=self._probe.device)
 
-    def _memory_input(self, e):
-        u = e @ self.kernel if self.kernel is not None else e
-        return u + self.bias if self.bias is not None else u
 
-    def _forward_step(self, x, st, lengths, e_mask, r_mask):
-        spec, dt = self.lmu_spec, self.compute_dtype
-        batch, steps = x.shape[:2]
-        md, order = spec.memory_d, spec.order
-        with torch.autocast(x.device.type, enabled=False):
-            A_bar, B_bar = self.system()
-        A_T = A_bar.T
-        m = st["memory"].reshape(batch * md, order)
-        h, c = st.get("hidden"), st.get("cell")
-        lengths_dev = lengths.to(x.device) if lengths is not None else None
-        outs = []
-        for t in range(steps):
-            xt = x[:, t].to(dt)
-            with torch.autocast(x.device.type, enabled=False):
-                e = torch.cat([xt, h.to(dt)], dim=1) if spec.hidden_to_memory else xt
-                if e_mask is not None:
-                    e = e * e_mask
-                u = self._memory_input(e)
-                if self.recurrent_kernel is not None:
-                    previous = m.reshape(batch, -1)
-                    if r_mask is not None:
-                        previous = previous * r_mask
-                    u = u + previous @ self.recurrent_kernel
-                m_new = m @ A_T + u.reshape(-1, 1) * B_bar
-            z = m_new.reshape(batch, -1)
-            if spec.input_to_hidden:
-                z = torch.cat([z, xt], dim=1)
-            if spec.hidden is None:
-                o, h_new, c_new = z, h, c
-            else:
-                h_new, c_new = cell_step(spec.hidden, self.hidden, z, h, c)
-                o = h_new
-            if lengths_dev is not None:
-                valid = (t < lengths_dev).unsqueeze(1)
-                m_new = torch.where(valid.repeat_interleave(md, dim=0), m_new, m)
-                h_new = torch.where(valid, h_new, h) if h is not None else None
-                c_new = torch.where(valid, c_new, c) if c is not None else None
-                o = torch.where(valid, o, torch.zeros((), dtype=o.dtype, device=o.device))
-            m, h, c = m_new, h_new, c_new
-            outs.append(o)
-        new = {"memory": m.reshape(batch, -1)}
-        if spec.hidden is not None:
-            new["hidden"] = h
-            if spec.hidden.kind == "lstm":
-                new["cell"] = c
-        return torch.stack(outs, dim=1), new
+def _numpy(tensor) -> np.ndarray:
+    """A parameter as a NumPy array (bfloat16, which NumPy lacks, by way of float32)."""
+    tensor = tensor.detach().cpu()
+    return (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()
 
-    def _forward_parallel(self, x, st, mode, lengths, e_mask):
-        spec, dt = self.lmu_spec, self.compute_dtype
-        batch, steps = x.shape[:2]
-        m0 = st["memory"] if st is not None else None
-        st = st or {"hidden": self._zeros(batch), "cell": self._zeros(batch)}
-        with torch.autocast(x.device.type, enabled=False):
-            xm = x.to(dt)
-            e = xm * e_mask.unsqueeze(1) if e_mask is not None else xm
-            u, after = compute.clean(self._memory_input(e))
-            if mode == "last":
-                memory = compute.memory_last(u, self.impulse(steps), lengths)
-                if m0 is not None:
-                    free = compute.free_response(self.system()[0], m0, steps, spec.order)
-                    memory = memory + (free[:, -1] if lengths is None else free[torch.arange(batch), lengths - 1])
-                last_after = after[:, -1] if lengths is None else after[torch.arange(batch), lengths - 1]
-                memory = compute.poison(memory.unsqueeze(1), last_after.unsqueeze(1), spec.order)[:, 0]
-            else:
-                if mode == "fft":
-                    H = self.impulse(steps)
-                    Hf = None
-                    if self.theta is None:
-                        n = compute.fft_length(2 * steps - 1)
-                        Hf = self._cached(("Hf", steps), lambda: torch.fft.rfft(H, n=n, dim=0))
-                    memory = compute.memory_fft(u, H, Hf)
-                else:  # raw
-                    memory = compute.memory_raw(u, self.impulse(min(self.truncation(), steps)))
-                if m0 is not None:
-                    memory = memory + compute.free_response(self.system()[0], m0, steps, spec.order)
-                memory = compute.poison(memory, after, spec.order)
-        if mode == "last":
-            z = torch.cat([memory, xm[:, -1] if lengths is None else xm[torch.arange(batch), lengths - 1]], 1) \
-                if spec.input_to_hidden else memory
-            new = {"memory": memory}
-            if spec.hidden is None:
-                return z, new
-            out, h, _ = hidden_sequence(spec.hidden, self.hidden, z.unsqueeze(1), st["hidden"], None)
-            new["hidden"] = h
-            return out[:, 0], new
-        z = torch.cat([memory, xm], dim=2) if spec.input_to_hidden else memory
-        last = memory[:, -1] if lengths is None else memory[torch.arange(batch), lengths - 1]
-        new = {"memory": last}
-        if spec.hidden is None:
-            if lengths is not None:
-                valid = torch.arange(steps, device=z.device)[None, :] < lengths.to(z.device)[:, None]
-                z = torch.where(valid.unsqueeze(-1), z, torch.zeros((), dtype=z.dtype, device=z.device))
-            return z, new
-        out, h, c = hidden_sequence(spec.hidden, self.hidden, z, st["hidden"], st.get("cell"), lengths)
-        new["hidden"] = h
-        if spec.hidden.kind == "lstm":
-            new["cell"] = c
-        return out, new
+
+def native_spec(input_size, memory_size, order, theta, hidden_size, hidden, bias, dtype, fields) -> LMUSpec:
+    """The spec of ``LMU(input_size, memory_size, order, theta, hidden_size, hidden, bias=, dtype=, **fields)``."""
+    missing = [n for n, v in (("input_size", input_size), ("memory_size", memory_size), ("order", order),
+                              ("theta", theta)) if v is None]
+    if missing:
+        raise lmu.ArgumentError(f"lmu_torch.LMU needs {', '.join(missing)}: LMU(input_size, memory_size, order, "
+                                f"theta, hidden_size=None, hidden='rnn', ...), or LMU.from_spec(spec)")
+    unknown = sorted(set(fields) - {f.name for f in FIELDS if f.name not in _NATIVE})
+    if unknown:
+        others = ", ".join(f.name for f in FIELDS if f.name not in _NATIVE)
+        raise lmu.ArgumentError(f"lmu_torch.LMU got unknown keyword(s) {', '.join(unknown)}: it takes input_size, "
+                                f"memory_size, order, theta, hidden_size, hidden, batch_first, bias, dtype, device, "
+                                f"mode and the LMUSpec fields {others}")
+    if isinstance(hidden, lmu.Hidden):
+        cell = hidden
+        if hidden_size is not None and hidden_size != cell.units:
+            raise lmu.ArgumentError(f"hidden_size={hidden_size} differs from hidden.units={cell.units}")
+    elif hidden_size is None:
+        cell = None
+    else:
+        cell = lmu.Hidden(hidden, hidden_size, use_bias=bias)
+    if dtype is not None and not isinstance(dtype, str):
+        dtype = str(dtype).removeprefix("torch.")
+    return LMUSpec(memory_d=memory_size, order=order, theta=theta, input_d=input_size, hidden=cell,
+                   **({"dtype": dtype} if dtype is not None else {}), **fields)

@@ -59,7 +59,10 @@ def fit(model, data, options):
     splits = {name: (torch.as_tensor(s.x, device=device), torch.as_tensor(s.y, device=device))
               for name, s in data.items()}
     x_train, y_train = splits["train"]
-    opt = torch.optim.Adam(net.parameters(), lr=options.lr)
+    # Keras' Adam (the keras backend's trainer) with its epsilon 1e-7: Keras adds it to √v, torch to √v̂ =
+    # √v / √(1 − β₂ᵗ), so the two agree exactly once β₂ᵗ ≈ 0 (after a few thousand steps) and differ by at most
+    # that factor in epsilon before
+    opt = torch.optim.Adam(net.parameters(), lr=options.lr, eps=1e-7)
     loss_fn = nn.CrossEntropyLoss()
     rng = np.random.default_rng(options.seed)
     n, batch = len(y_train), options.batch_size
@@ -79,7 +82,8 @@ def fit(model, data, options):
             logits = net(xb)
             loss = loss_fn(logits, yb)
             loss.backward()
-            nn.utils.clip_grad_norm_(net.parameters(), options.clip_norm)
+            for param in net.parameters():  # per variable, as Keras' clipnorm
+                nn.utils.clip_grad_norm_([param], options.clip_norm)
             opt.step()
             total += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(-1) == yb).sum())

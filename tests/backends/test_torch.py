@@ -95,9 +95,12 @@ def test_impulse_response_gradient_is_exact(disc):
 def test_fixed_theta_impulse_response_is_cached():
     spec = lmu.LMUSpec(memory_d=1, order=8, theta=20, input_d=1, return_sequences=True)
     model = lmu.build(spec, backend="torch", mode="fft")
-    assert model.impulse(50) is model.impulse(50)
-    model.set_weights(lmu.init_weights(spec, seed=3))
-    assert ("H", 50, torch.float32, torch.device("cpu")) not in model._cache
+    H = model.impulse(50)
+    assert model.impulse(50) is H
+    model.set_weights(lmu.init_weights(spec, seed=3))  # new weights, the same θ: H stays
+    assert model.impulse(50) is H
+    model.double()  # another dtype: computed again
+    assert model.impulse(50).dtype == torch.float64
 
 
 # ---------------------------------------------------------------------------------------------- lengths

@@ -155,7 +155,7 @@ def test_ddp_two_ranks_equal_single_process_training(tmp_path, mode, dtype):
     worker = _load_worker(script)
     model = lmu.build(spec, backend="torch", weights=lmu.init_weights(spec, seed=0), mode=mode)
     if mode == "auto":
-        assert model.pick_mode(worker.STEPS) == "fft"  # the parallel path, with θ trainable and a fused nn.RNN
+        assert model.pick_mode(worker.STEPS) == "raw"  # the parallel path, with θ trainable and a fused nn.RNN
     x, y = worker.data(spec)
     assert x.shape[0] == worker.GLOBAL_BATCH == 8
     worker.train(model, model, x, y)

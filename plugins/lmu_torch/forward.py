@@ -1,0 +1,139 @@
+"""The two ways ``lmu_torch.LMU`` runs a batch: stepping the cell, or the memory of all steps at once.
+
+Design rule: both follow the step order of the design document (docs/design.rst) exactly and differ only in *how*
+the memory is computed. The memory is computed in the module's compute dtype (float64 for a float64 module,
+float32 otherwise: also for float16 and bfloat16 parameters and under ``torch.autocast``); the hidden cell runs in
+its parameters' dtype. When the sequence length is symbolic (``torch.jit.trace``, ``torch.export``, ONNX), the
+portable forms of :mod:`lmu_torch.portable` run instead, so that an exported program takes any length.
+"""
+
+import torch
+
+from . import compute
+from .cell import cell_step, hidden_sequence
+
+__all__ = ["forward_step", "forward_parallel", "memory_input"]
+
+
+def memory_input(model, e):
+    """``u = e W + b`` (step 2 of the design) in the compute dtype."""
+    dt = model.compute_dtype
+    u = e @ model.kernel.to(dt) if model.kernel is not None else e
+    return u + model.bias.to(dt) if model.bias is not None else u
+
+
+def forward_step(model, x, st, lengths, e_mask, r_mask):
+    """The cell stepped over the ``T`` steps of ``x``: returns ``(out (B, T, out), state)``."""
+    spec, dt = model.lmu_spec, model.compute_dtype
+    batch, steps = x.shape[:2]
+    md, order = spec.memory_d, spec.order
+    with torch.autocast(x.device.type, enabled=False):
+        A_bar, B_bar = model.system()
+        R = model.recurrent_kernel.to(dt) if model.recurrent_kernel is not None else None
+    A_T = A_bar.T
+    m = st["memory"].reshape(batch * md, order)
+    h, c = st.get("hidden"), st.get("cell")
+    cell_dtype = model.hidden_dtype
+    if h is not None:
+        h = h.to(cell_dtype)
+        c = c.to(cell_dtype) if c is not None else None
+    lengths_dev = lengths.to(x.device) if lengths is not None else None
+    outs = []
+    for t in range(steps):
+        xt = x[:, t].to(dt)
+        with torch.autocast(x.device.type, enabled=False):
+            e = torch.cat([xt, h.to(dt)], dim=1) if spec.hidden_to_memory else xt
+            if e_mask is not None:
+                e = e * e_mask
+            u = memory_input(model, e)
+            if R is not None:
+                previous = m.reshape(batch, -1)
+                if r_mask is not None:
+                    previous = previous * r_mask
+                u = u + previous @ R
+            m_new = m @ A_T + u.reshape(-1, 1) * B_bar
+        z = m_new.reshape(batch, -1)
+        if spec.input_to_hidden:
+            z = torch.cat([z, xt], dim=1)
+        if spec.hidden is None:
+            o, h_new, c_new = z, h, c
+        else:
+            h_new, c_new = cell_step(spec.hidden, model.hidden, z.to(cell_dtype), h, c)
+            o = h_new
+        if lengths_dev is not None:
+            valid = (t < lengths_dev).unsqueeze(1)
+            m_new = torch.where(valid.repeat_interleave(md, dim=0), m_new, m)
+            h_new = torch.where(valid, h_new, h) if h is not None else None
+            c_new = torch.where(valid, c_new, c) if c is not None else None
+            o = torch.where(valid, o, torch.zeros((), dtype=o.dtype, device=o.device))
+        m, h, c = m_new, h_new, c_new
+        outs.append(o)
+    new = {"memory": m.reshape(batch, -1)}
+    if spec.hidden is not None:
+        new["hidden"] = h
+        if spec.hidden.kind == "lstm":
+            new["cell"] = c
+    return torch.stack(outs, dim=1), new
+
+
+def _at(seq, lengths, batch):
+    return seq[:, -1] if lengths is None else seq[torch.arange(batch, device=seq.device), lengths.to(seq.device) - 1]
+
+
+def parallel_memory(model, u, mode, steps):
+    """The memory of every step of ``u (B, T, md)`` by ``fft`` or ``raw`` (before the initial state's part)."""
+    spec = model.lmu_spec
+    if mode == "fft":
+        H = model.impulse(steps)
+        b = compute.block_size(steps, spec.order)
+        Hf = None
+        if model.theta is None:
+            Hf = model._cached(("Hf", steps), lambda: compute.block_spectra(H, steps, b))
+        return compute.memory_fft(u, H, Hf, b)
+    return compute.memory_raw(u, model.impulse(model.raw_length(steps)))
+
+
+def forward_parallel(model, x, st, mode, lengths, e_mask):
+    """The memory of every step at once (``fft``, ``raw``) or of the last only (``last``), then the hidden cell
+    fused over the sequence; ``st`` is the given state or None. Returns ``(out, state)``."""
+    spec, dt = model.lmu_spec, model.compute_dtype
+    batch, steps = x.shape[:2]
+    m0 = st["memory"] if st is not None else None
+    st = st or {"hidden": model._zeros(batch), "cell": model._zeros(batch)}
+    with torch.autocast(x.device.type, enabled=False):
+        xm = x.to(dt)
+        e = xm * e_mask.unsqueeze(1) if e_mask is not None else xm
+        u, after = compute.clean(memory_input(model, e))
+        if mode == "last":
+            memory = compute.memory_last(u, model.impulse(steps), lengths)
+            if m0 is not None:
+                memory = memory + _at(compute.free_response(model.system()[0], m0, steps, spec.order), lengths, batch)
+            memory = compute.poison(memory.unsqueeze(1), _at(after, lengths, batch).unsqueeze(1), spec.order)[:, 0]
+        else:
+            memory = parallel_memory(model, u, mode, steps)
+            if m0 is not None:
+                memory = memory + compute.free_response(model.system()[0], m0, steps, spec.order)
+            memory = compute.poison(memory, after, spec.order)
+    if mode == "last":
+        z = torch.cat([memory, _at(xm, lengths, batch)], 1) if spec.input_to_hidden else memory
+        new = {"memory": memory}
+        if spec.hidden is None:
+            return z, new
+        out, h, _ = hidden_sequence(spec.hidden, model.hidden, z.unsqueeze(1).to(model.hidden_dtype),
+                                    st["hidden"].to(model.hidden_dtype), None)
+        new["hidden"] = h
+        return out[:, 0], new
+    z = torch.cat([memory, xm], dim=2) if spec.input_to_hidden else memory
+    new = {"memory": _at(memory, lengths, batch)}
+    if spec.hidden is None:
+        if lengths is not None:
+            valid = torch.arange(steps, device=z.device)[None, :] < lengths.to(z.device)[:, None]
+            z = torch.where(valid.unsqueeze(-1), z, torch.zeros((), dtype=z.dtype, device=z.device))
+        return z, new
+    cast = model.hidden_dtype
+    c0 = st["cell"].to(cast) if "cell" in st else None
+    out, h, c = hidden_sequence(spec.hidden, model.hidden, z.to(cast), st["hidden"].to(cast), c0, lengths)
+    new["hidden"] = h
+    if spec.hidden.kind == "lstm":
+        new["cell"] = c
+    return out, new
