@@ -34,6 +34,7 @@ from .registry import (
     set_weights,
     spec_of,
 )
+from .models import convert_model
 from .spec import Hidden, LMUSpec
 from .weights import LMUWeights, init_weights, load_weights, save_weights
 
@@ -54,6 +55,7 @@ __all__ = [
     "run",
     "convert",
     "from_keras",
+    "convert_model",
     "Backend",
     "BackendInfo",
     "LMUError",

@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("reference", ("reference",)),
     ("discovery", ("discovery",)),
     ("discovery", ("registry",)),
-    ("tools", ("datasets", "battery", "demo")),
+    ("tools", ("datasets", "battery", "demo", "models")),
     ("tools", ("testing", "train", "plots")),
     ("tools", ("cli",)),
 )

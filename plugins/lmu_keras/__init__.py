@@ -9,10 +9,10 @@ import importlib
 
 from .backend import MODES, KerasBackend
 
-__all__ = ["KerasBackend", "MODES", "from_keras", "weights_from_h5"]
+__all__ = ["KerasBackend", "MODES", "from_keras", "weights_from_h5", "read_model"]
 
 #: name → the submodule that defines it (imported on first access).
-_LAZY = {"from_keras": "importer", "weights_from_h5": "h5"}
+_LAZY = {"from_keras": "importer", "weights_from_h5": "h5", "read_model": "models"}
 
 
 def __getattr__(name):

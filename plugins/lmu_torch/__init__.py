@@ -8,10 +8,10 @@ import importlib
 
 from .backend import MODES, TorchBackend
 
-__all__ = ["TorchBackend", "LMU", "MODES"]
+__all__ = ["TorchBackend", "LMU", "MODES", "build_model"]
 
 #: name → the submodule that defines it (imported on first access: these import torch).
-_LAZY = {"LMU": "module"}
+_LAZY = {"LMU": "module", "build_model": "models"}
 
 
 def __getattr__(name):

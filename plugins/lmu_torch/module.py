@@ -361,7 +361,8 @@ class LMU(nn.Module):
                 out, new = forward.forward_parallel(self, x, st if given else None, mode, lengths, e_mask)
         if not spec.return_sequences and out.dim() == 3:
             out = out[:, -1] if lengths is None else out[torch.arange(batch, device=out.device), lengths - 1]
-        out = out.to(self.dtype)
+        if self.dtype in (torch.float16, torch.bfloat16):  # a memory-only output is float32: the module's dtype
+            out = out.to(self.dtype)
         if spec.return_sequences and not self.batch_first:
             out = out.transpose(0, 1)
         return (out, new) if return_state else out

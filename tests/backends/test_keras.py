@@ -89,3 +89,25 @@ def test_feedforward_layer_runs_any_length_exactly():
     layer = lmu.build(spec, backend="keras", mode="fft", seq_len=20)
     x = np.random.default_rng(1).normal(size=(1, 90, 1))
     assert kit.relative_error(lmu.run(layer, x), lmu.run(lmu.convert(layer, "numpy"), x)) < 1e-9
+
+
+@pytest.mark.parametrize("return_state", [False, True])
+def test_non_finite_input_propagates_by_masking_whatever_kernel_tensorflow_picks(return_state):
+    """NaN and inf reach every output from their step on, and no earlier one, at lengths where Keras runs a traced
+    graph (oneDNN's fused relu turned NaN into 0 there on some CPUs): lmu masks them instead of trusting the
+    kernel, so this holds on any CPU."""
+    spec = lmu.LMUSpec(memory_d=2, order=8, theta=20.0, input_d=1, hidden=lmu.Hidden("dense", 5, "relu"),
+                       return_sequences=True)
+    weights = kit.case_weights(spec)
+    model = lmu.build(spec, backend="keras", weights=weights)
+    x = np.random.default_rng(0).normal(size=(3, 100, 1)).astype(np.float32)
+    x[0, 30, 0], x[1, 70, 0] = np.nan, np.inf
+    got = lmu.run(model, x, return_state=return_state)
+    out, state = got if return_state else (got, None)
+    expected = lmu.run(lmu.build(spec, backend="numpy", weights=weights), np.where(np.isfinite(x), x, 0))
+    assert np.isnan(out[0, 30:]).all() and np.isnan(out[1, 70:]).all()
+    np.testing.assert_allclose(out[0, :30], expected[0, :30], atol=2e-5)
+    np.testing.assert_allclose(out[1, :70], expected[1, :70], atol=2e-5)
+    np.testing.assert_allclose(out[2], expected[2], atol=2e-5)
+    if return_state:
+        assert all(np.isnan(v[:2]).all() and np.isfinite(v[2]).all() for v in state.values())
