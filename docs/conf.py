@@ -155,8 +155,35 @@ def _field_table_directive():
     return FieldTable
 
 
+def _extras_table_directive():
+    """``.. lmu-extras-table::``: the extras of pyproject.toml with what each installs, read from the file at build
+    time, so that the table cannot go stale."""
+    import tomllib
+
+    from docutils import nodes
+    from docutils.parsers.rst import Directive
+    from docutils.statemachine import StringList
+
+    class ExtrasTable(Directive):
+        def run(self):
+            root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+            with open(os.path.join(root, "pyproject.toml"), "rb") as f:
+                extras = tomllib.load(f)["project"]["optional-dependencies"]
+            lines = [".. list-table::", "   :header-rows: 1", "   :widths: 30 70", "",
+                     "   * - Command (from a checkout)", "     - Installs"]
+            for name, requirements in extras.items():
+                lines += [f'   * - ``pip install -e ".[{name}]"``',
+                          "     - " + ", ".join(f"``{r}``" for r in requirements)]
+            container = nodes.container()
+            self.state.nested_parse(StringList(lines, source="pyproject.toml"), self.content_offset, container)
+            return container.children
+
+    return ExtrasTable
+
+
 def setup(app):
     app.add_directive("lmu-field-table", _field_table_directive())
+    app.add_directive("lmu-extras-table", _extras_table_directive())
     if not HAVE_MATPLOTLIB:
         from docutils import nodes
         from docutils.parsers.rst import Directive, directives

@@ -1,4 +1,4 @@
-"""The ``lmu`` command line: ``backends``, ``check``, ``demo``, ``plot basis``, ``spec`` and ``train``.
+"""The ``lmu`` command line: ``backends``, ``check``, ``demo``, ``plot basis``, ``spec``, ``train`` and ``eval``.
 
 Design rule: every command but ``train`` works with the core alone (NumPy backend, no framework); a user error
 prints one line starting ``lmu: error:`` and exits with status 2, a failed conformance check exits with status 1.
@@ -50,6 +50,10 @@ def _cmd_check(args) -> int:
     if not args.verbose:  # the frameworks' own log lines would bury the result
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         warnings.filterwarnings("ignore")
+        import logging
+
+        for framework in ("tensorflow", "absl", "jax", "torch"):  # their Python loggers (tf.function retracing...)
+            logging.getLogger(framework).setLevel(logging.ERROR)
     names = [args.backend] if args.backend else [r.name for r in list_backends()]
     rows: list[list] = []
     failed: list = []
@@ -100,8 +104,7 @@ def _cmd_check(args) -> int:
         return 1 if failed else 0
     header = ["backend", "cases", "refused", "err f64", "err f32", "time", "result"]
     print(_table(rows, header))
-    print("err: the largest relative error against the float64 reference (limits 1e-9 in float64, 2e-5 in "
-          "float32)")
+    print("err: the largest relative error against the float64 reference (limit 1e-9 in f64, 2e-5 in f32)")
     for line in notes:
         print(line)
     for result in failed:
@@ -185,11 +188,11 @@ def _cmd_spec(args) -> int:
 
 def _cmd_train(args) -> int:
     from . import datasets
-    from .train import TrainOptions, prepare, psmnist_model, train
+    from .train import TrainOptions, prepare, provenance, psmnist_model, run_directory, train
 
     options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                            device=args.device, progress=not args.no_progress)
-    out = args.out or f"runs/psmnist-{args.model}-{args.backend}-seed{args.seed}"
+    out = run_directory(args.out or f"runs/psmnist-{args.model}-{args.backend}-seed{args.seed}")
     prepare(args.backend, options, out)  # every mistake found before the data is read or a step is taken
     data = datasets.load_psmnist(args.data, seed=args.permutation_seed, validation=args.validation, limit=args.limit)
     if args.train_limit is not None:
@@ -198,13 +201,25 @@ def _cmd_train(args) -> int:
     model = psmnist_model(args.model, steps=steps)
     print(f"psMNIST from {args.data}: {', '.join(f'{k} {len(v)}' for k, v in data.items())} sequences of "
           f"{steps} steps; model {args.model}: {_MODEL_LINE.get(args.model, '')}")
-    result = train(args.backend, model, data, options, out_dir=out)
+    record = provenance(args.backend, args.data, argv=args.argv)
+    record.update(permutation_seed=args.permutation_seed, validation=args.validation, limit=args.limit)
+    result = train(args.backend, model, data, options, out_dir=out, record=record)
     rows = [[h["epoch"], f"{h['train_loss']:.4f}", f"{h['train_accuracy']:.4f}", f"{h['val_loss']:.4f}",
              f"{h['val_accuracy']:.4f}", f"{h['seconds']:.1f}"] for h in result["history"]]
     print(_table(rows, ["epoch", "train loss", "train acc", "val loss", "val acc", "seconds"]))
     print(f"test accuracy {result['test_accuracy']:.4f} (loss {result['test_loss']:.4f}) with the best validation "
           f"epoch ({result['best_epoch']}); {result['params']:,} parameters; {result['seconds_per_epoch']:.1f} s per "
           f"epoch on {result['hardware']}; wrote {out}/")
+    return 0
+
+
+def _cmd_eval(args) -> int:
+    from .train import evaluate
+
+    result = evaluate(args.run, data=args.data)
+    recorded = result["recorded"]
+    print(f"test accuracy {result['test_accuracy']:.4f} on {result['examples']} sequences of {result['data']}, "
+          f"with the NumPy reference" + (f" (recorded at training: {recorded:.4f})" if recorded is not None else ""))
     return 0
 
 
@@ -315,9 +330,15 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     t.add_argument("--out", metavar="DIR", default=None,
                    help="where to write history.csv, result.json, the checkpoint and curves.png "
-                        "(default runs/psmnist-MODEL-BACKEND-seedS)")
+                        "(default runs/psmnist-MODEL-BACKEND-seedS; a directory holding files is never "
+                        "overwritten: the run goes to DIR-2, DIR-3, ...)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a saved lmu train run on its test split (NumPy reference)")
+    p.add_argument("run", metavar="RUN_DIR", help="the directory lmu train wrote")
+    p.add_argument("--data", metavar="DIR", default=None, help="the data directory, if not the one recorded")
+    p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("spec", help="validate a spec JSON file and print it normalized",
                        description="Validate an LMU spec JSON file (as LMUSpec.to_json writes it) and print it\n"
@@ -334,6 +355,7 @@ def main(argv=None) -> int:
     """Entry point of the ``lmu`` console script and ``python -m lmu``: 0 on success, 1 for a failed check, 2 for a
     usage error (one line on stderr, no traceback), 130 when interrupted."""
     args = _parser().parse_args(argv)
+    args.argv = ["lmu", *(sys.argv[1:] if argv is None else argv)]  # for the records of lmu train
     try:
         return args.func(args)
     except (LMUError, OSError) as err:

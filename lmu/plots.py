@@ -17,7 +17,7 @@ from .files import atomic_write
 from .install import install_command
 from .signals import delayed, white_noise
 
-__all__ = ["plot_basis", "plot_demo", "figure_format", "MAX_BASIS_ORDER"]
+__all__ = ["plot_basis", "plot_demo", "figure_format", "basis_colours", "MAX_BASIS_ORDER"]
 
 
 #: The most Legendre polynomials ``plot_basis`` draws (more are neither legible nor quick).
@@ -60,6 +60,22 @@ def _save(fig, path, dpi: int) -> None:
         fig.savefig(f, dpi=dpi, format=fmt)
 
 
+def basis_colours(order: int) -> list[tuple[float, ...]]:
+    """One colour per polynomial, none repeated (matplotlib's default cycle has 10, so P̃10 looked like P̃0):
+    ``order`` evenly spaced colours of the perceptually uniform 'viridis' map, dark to light with the degree.
+
+    Examples
+    --------
+    >>> colours = basis_colours(12)
+    >>> len(colours) == len(set(colours)) == 12
+    True
+    """
+    import matplotlib
+
+    cmap = matplotlib.colormaps["viridis"]
+    return [tuple(float(c) for c in cmap(v)) for v in np.linspace(0.0, 0.92, order)]
+
+
 def plot_basis(order: int, path) -> None:
     """Draw the first ``order`` shifted Legendre polynomials on [0, 1] into an image file."""
     if isinstance(order, bool) or not isinstance(order, int) or not 1 <= order <= MAX_BASIS_ORDER:
@@ -69,8 +85,9 @@ def plot_basis(order: int, path) -> None:
     r = np.linspace(0, 1, 400)
     basis = legendre.shifted_legendre(order, r)
     fig, ax = plt.subplots(figsize=(7, 4))
+    colours = basis_colours(order)
     for i in range(order):
-        ax.plot(r, basis[:, i], lw=1.2, label=f"$\\tilde P_{{{i}}}$" if order <= 12 else None)
+        ax.plot(r, basis[:, i], lw=1.2, color=colours[i], label=f"$\\tilde P_{{{i}}}$" if order <= 12 else None)
     ax.set_xlabel("r = delay / θ")
     ax.set_ylabel("$\\tilde P_i(r)$")
     ax.set_title(f"Shifted Legendre basis, order {order}")
@@ -93,12 +110,16 @@ def plot_demo(path, order: int = 12, theta: float = THETA, seed: int = 0) -> Non
     axes[0].plot(t, signal, color="0.6", lw=2, label="input u(t)")
     for r, color in ((0.5, "C0"), (1.0, "C3")):
         decoded = memory @ legendre.delay_readout(order, r)
-        axes[0].plot(t, delayed(signal, int(r * theta)), color=color, lw=2, alpha=0.35)
+        axes[0].plot(t, delayed(signal, int(r * theta)), color=color, lw=2, alpha=0.35,
+                      label=f"true u(t − {r:g}θ)")
         axes[0].plot(t, decoded, color=color, lw=1, ls="--", label=f"decoded u(t − {r:g}θ)")
     axes[0].set_title(f"Untrained LMU (order {order}, θ = {theta:g} steps): delayed input from the memory")
+    axes[0].set_xlabel("time step")
+    axes[0].set_ylabel("signal (arbitrary units)")
     axes[0].legend(fontsize=8, ncol=3)
     axes[1].plot(t, memory, lw=0.8)
     axes[1].set_title("memory m(t) (one line per Legendre coefficient)")
+    axes[1].set_ylabel("coefficient value")
     for q, curve in bandwidth_table().items():
         bands, errs = zip(*curve)
         axes[2].plot(bands, errs, marker="o", label=f"order {q}")

@@ -131,13 +131,62 @@ def prepare(backend: str, options: TrainOptions, out_dir=None) -> None:
         importlib.import_module("lmu_torch.backend").check_device(options.device)
 
 
-def train(backend: str, model: Model, data: dict, options: TrainOptions, out_dir=None) -> dict:
+def run_directory(out) -> Path:
+    """The directory a new run writes to: ``out`` when it does not exist or is empty, else the first free
+    ``out-2``, ``out-3``, ...: a run never overwrites another.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> (root / "run").mkdir(); (root / "run" / "result.json").write_text("{}") and None
+    >>> run_directory(root / "run").name, run_directory(root / "new").name
+    ('run-2', 'new')
+    """
+    out = Path(out)
+    candidate, n = out, 1
+    while candidate.exists() and (not candidate.is_dir() or any(candidate.iterdir())):
+        n += 1
+        candidate = out.with_name(f"{out.name}-{n}")
+    return candidate
+
+
+def provenance(backend: str, data_path=None, argv=None) -> dict:
+    """What reproduces a run: the command line, versions of lmu, Python, NumPy and the backend's framework, and
+    the data files with their SHA-256 (read in chunks)."""
+    import hashlib
+    import platform
+    import sys
+
+    from . import __version__
+    from .registry import backends
+
+    record: dict = {"command": list(sys.argv if argv is None else argv), "lmu": __version__,
+                    "python": platform.python_version(), "numpy": np.__version__,
+                    "framework": {r.name: r.version for r in backends() if r.name == backend}.get(backend),
+                    "platform": platform.platform()}
+    if data_path is not None:
+        files = {}
+        root = Path(data_path)
+        for path in sorted(p for p in (root.iterdir() if root.is_dir() else [root]) if p.is_file()):
+            digest = hashlib.sha256()
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+            files[path.name] = digest.hexdigest()
+        record["data"] = {"path": str(root.resolve()), "sha256": files}
+    return record
+
+
+def train(backend: str, model: Model, data: dict, options: TrainOptions, out_dir=None,
+          record: dict | None = None) -> dict:
     """Train ``model`` on ``data`` (:func:`lmu.datasets.load_psmnist`'s splits) with ``backend``'s framework.
 
     Returns a dict: ``model``, ``backend``, ``params``, ``history`` (one dict per epoch: train and validation loss
     and accuracy, seconds), ``best_epoch``, ``test_loss``, ``test_accuracy``, ``seconds_per_epoch``,
     ``hardware``. With ``out_dir`` it also writes ``history.csv``, ``result.json``, the best checkpoint
-    (``lmu_weights.npz`` and ``head.npz``, or ``lstm.npz``) and ``curves.png`` (with matplotlib).
+    (``lmu_weights.npz`` and ``head.npz``, or ``lstm.npz``) and ``curves.png`` (with matplotlib). ``record``
+    (:func:`provenance`) is stored in ``result.json`` as ``provenance``.
     """
     prepare(backend, options, out_dir)
     fit = _trainer(backend)
@@ -148,6 +197,8 @@ def train(backend: str, model: Model, data: dict, options: TrainOptions, out_dir
                "seconds_per_epoch": float(np.mean([h["seconds"] for h in result["history"]])),
                "options": dataclasses.asdict(options),
                "examples": {name: len(split) for name, split in data.items()}}
+    if record is not None:
+        summary["provenance"] = record
     if out_dir is not None:
         out = Path(out_dir)  # every file written atomically: an interrupted run leaves no half-written file
         _write_history(out / "history.csv", summary["history"])
@@ -181,8 +232,12 @@ def _plot(path: Path, summary: dict) -> None:
         ax1.plot(epochs, [h[key] for h in summary["history"]], marker="o", label=label)
     for key, label in (("train_accuracy", "train"), ("val_accuracy", "validation")):
         ax2.plot(epochs, [h[key] for h in summary["history"]], marker="o", label=label)
-    ax1.set(xlabel="epoch", ylabel="loss")
-    ax2.set(xlabel="epoch", ylabel="accuracy")
+    ax1.set(xlabel="epoch", ylabel="loss (cross-entropy)")
+    ax2.set(xlabel="epoch", ylabel="accuracy (fraction correct)")
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in (ax1, ax2):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax2.legend()
     fig.suptitle(f"{summary['model']} ({summary['backend']}): test accuracy {summary['test_accuracy']:.4f}")
     fig.tight_layout()
@@ -216,3 +271,46 @@ def __getattr__(name):
                       DeprecationWarning, stacklevel=2)
         return _Progress
     raise AttributeError(f"module 'lmu.train' has no attribute {name!r}")
+
+
+def evaluate(run_dir, data=None) -> dict:
+    """Evaluate a saved ``lmu train`` run on its test split with the NumPy reference (no framework needed).
+
+    Reads ``result.json`` (its data path, permutation seed, validation size and limit) and the best checkpoint
+    (``lmu_weights.npz`` and ``head.npz``); ``data`` overrides the recorded data directory. Returns
+    ``{"test_accuracy", "recorded", "examples", "data"}``. An ``lstm`` run is refused: its weights are its
+    framework's, not an LMU's.
+    """
+    from . import datasets
+    from .files import read_bounded
+    from .npz import Archive
+    from .registry import build, run
+    from .weights import load_weights
+
+    run_dir = Path(run_dir)
+    try:
+        result = json.loads(read_bounded(run_dir / "result.json", 16 << 20, "lmu train's result.json"))
+    except json.JSONDecodeError as err:
+        raise FileError(f"{str(run_dir / 'result.json')!r} is not JSON ({err.msg}): not an lmu train run") from None
+    if not isinstance(result, dict) or result.get("model") not in MODELS:
+        raise FileError(f"{str(run_dir)!r} does not hold an lmu train run (result.json names no known model)")
+    if result["model"] == "lstm":
+        raise ArgumentError(f"{str(run_dir)!r} is an lstm run: its weights are its framework's, not an LMU's; "
+                            "lmu eval evaluates LMU runs")
+    record = result.get("provenance") or {}
+    data = data if data is not None else (record.get("data") or {}).get("path")
+    if data is None:
+        raise ArgumentError(f"{str(run_dir)!r} does not record its data directory: give it with --data DIR")
+    spec, weights = load_weights(run_dir / "lmu_weights.npz")
+    units = spec.output_size
+    with Archive(run_dir / "head.npz", what="the classifier head of an lmu train run") as archive:
+        kernel = archive.read("head/kernel", shape=(units, 10), kinds="f", max_bytes=units * 10 * 8)
+        bias = archive.read("head/bias", shape=(10,), kinds="f", max_bytes=80)
+    splits = datasets.load_psmnist(data, seed=int(record.get("permutation_seed", 0)),
+                                   validation=int(record.get("validation", result["examples"]["validation"])),
+                                   limit=record.get("limit"))
+    test = splits["test"]
+    logits = run(build(spec, backend="numpy", weights=weights), test.x) @ kernel + bias
+    accuracy = float(np.mean(logits.argmax(-1) == test.y))
+    return {"test_accuracy": accuracy, "recorded": result.get("test_accuracy"), "examples": len(test.y),
+            "data": str(data)}

@@ -22,8 +22,19 @@ def test_backends_table_and_json(capsys):
 
 def test_check_numpy_quick_passes(capsys):
     assert main(["check", "--backend", "numpy", "--quick"]) == 0
-    out = capsys.readouterr().out
-    assert "PASS" in out and "numpy" in out
+    captured = capsys.readouterr()
+    assert "PASS" in captured.out and "numpy" in captured.out
+    assert max(len(line) for line in captured.out.splitlines()) <= 100  # the table fits 100 columns
+    assert "checking numpy" in captured.err and "54/54" in captured.err  # progress, on stderr
+
+
+def test_check_json_is_for_scripts(capsys):
+    assert main(["check", "--backend", "numpy", "--quick", "--json"]) == 0
+    captured = capsys.readouterr()
+    (record,) = json.loads(captured.out)  # stdout holds only the JSON
+    assert record["backend"] == "numpy" and record["passed"] is True and record["failures"] == []
+    assert record["cases"] > 0 and record["max_error"]["float64"] < 1e-9
+    assert "checking" not in captured.err  # no bars in --json mode
 
 
 def test_check_exits_1_on_a_failing_backend(capsys):

@@ -74,6 +74,17 @@ def test_short_run_writes_curves_and_a_reusable_checkpoint(tmp_path, backend, ca
     assert result["test_accuracy"] > 0.5  # chance is 0.1: it learned
     # the best checkpoint is canonical LMU weights: numpy gives the same test accuracy
     assert abs(_numpy_accuracy(out, data_dir, 200) - result["test_accuracy"]) <= 1 / 60 + 1e-9
+    # what reproduces the run
+    record = result["provenance"]
+    assert record["command"][:3] == ["lmu", "train", "psmnist"] and "--lr" in record["command"]
+    assert record["permutation_seed"] == 0 and record["framework"] and record["lmu"] == lmu.__version__
+    assert set(record["data"]["sha256"]) == {p.name for p in data_dir.iterdir()}
+    assert all(len(h) == 64 for h in record["data"]["sha256"].values())
+    # lmu eval: the saved run, evaluated again with the NumPy reference, gives the recorded accuracy
+    assert main(["eval", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert f"test accuracy {_numpy_accuracy(out, data_dir, 200):.4f} on 60 sequences" in said
+    assert f"recorded at training: {result['test_accuracy']:.4f}" in said
 
 
 def test_lstm_baseline_runs(tmp_path):
@@ -90,3 +101,18 @@ def test_lstm_baseline_runs(tmp_path):
 def test_bad_data_dir_is_one_clear_error(tmp_path, capsys):
     assert main(["train", "psmnist", "--data", str(tmp_path / "missing"), "--epochs", "1"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_run_never_overwrites_another(tmp_path):
+    from lmu.train import run_directory
+
+    first = tmp_path / "run"
+    assert run_directory(first) == first  # not there yet
+    first.mkdir()
+    assert run_directory(first) == first  # empty
+    (first / "result.json").write_text("{}")
+    assert run_directory(first) == tmp_path / "run-2"
+    (tmp_path / "run-2").mkdir()
+    (tmp_path / "run-2" / "history.csv").write_text("")
+    assert run_directory(first) == tmp_path / "run-3"
+    assert (first / "result.json").read_text() == "{}"

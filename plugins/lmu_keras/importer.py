@@ -42,12 +42,7 @@ def find_lmu_layer(obj):
     keras, keras_lmu = keras_modules()
     from .layers import is_lmu_layer
 
-    if isinstance(obj, (str, os.PathLike)):
-        path = os.fspath(obj)
-        if not str(path).endswith(".keras"):
-            raise ArgumentError(f"lmu.from_keras reads a model saved as a .keras file (got {path!r}); load other "
-                                "formats with Keras and pass the model")
-        obj = keras.models.load_model(path)
+    obj = load_if_path(obj, "lmu.from_keras")
     if is_lmu_layer(obj):
         return obj
     if isinstance(obj, keras.Model):
@@ -59,6 +54,18 @@ def find_lmu_layer(obj):
                             "the layer itself, e.g. lmu.from_keras(model.get_layer(name))")
     raise ArgumentError(f"lmu.from_keras takes a keras_lmu.LMU, LMUFeedforward or keras.layers.RNN(LMUCell) layer, "
                         f"a model holding one, or a .keras path (got {type(obj).__name__})")
+
+
+def load_if_path(obj, caller: str):
+    """``obj``, or the model of the ``.keras`` file it names (any other path is refused, naming ``caller``)."""
+    if not isinstance(obj, (str, os.PathLike)):
+        return obj
+    keras, _ = keras_modules()
+    path = os.fspath(obj)
+    if not str(path).endswith(".keras"):
+        raise ArgumentError(f"{caller} reads a model saved as a .keras file (got {path!r}); load other formats "
+                            "with Keras and pass the model")
+    return keras.models.load_model(path)
 
 
 def _walk(model):

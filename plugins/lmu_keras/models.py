@@ -5,8 +5,6 @@ Design rule: read the chain of layers as it is and refuse, by name and type, any
 supported kinds (with the list of those), rather than approximate it.
 """
 
-import os
-
 import numpy as np
 
 from lmu.errors import ArgumentError, UnsupportedSpec
@@ -32,14 +30,9 @@ def read_model(obj):
         For something that is not a Keras model or ``.keras`` path, or a model that is not built.
     """
     keras, _ = keras_modules()
-    from .importer import from_keras
+    from .importer import from_keras, load_if_path
 
-    if isinstance(obj, (str, os.PathLike)):
-        path = os.fspath(obj)
-        if not str(path).endswith(".keras"):
-            raise ArgumentError(f"lmu.convert_model reads a model saved as a .keras file (got {path!r}); load other "
-                                "formats with Keras and pass the model")
-        obj = keras.models.load_model(path)
+    obj = load_if_path(obj, "lmu.convert_model")
     if not isinstance(obj, keras.Model):
         raise ArgumentError(f"lmu.convert_model takes a keras.Model or a .keras path (got {type(obj).__name__}); for "
                             "one LMU layer use lmu.from_keras or lmu.convert")
