@@ -15,7 +15,8 @@ import numpy as np
 
 from .errors import ArgumentError
 
-__all__ = ["real_array", "check_input", "check_state", "numpy_dtype", "cast", "mask_non_finite", "poison_after"]
+__all__ = ["real_array", "check_input", "check_state", "numpy_dtype", "cast", "mask_non_finite",
+           "poison_reached"]
 
 
 def numpy_dtype(dtype: str) -> str:
@@ -131,7 +132,7 @@ def mask_non_finite(x: np.ndarray):
 
     The design's rule is that non-finite input propagates to every output from its step on and no backend raises on
     it. A backend that cannot carry NaN exactly (neurons turn it into a number; a fused kernel may turn it into 0)
-    simulates the finite values and then makes every output from that step on NaN (:func:`poison_after`).
+    simulates the finite values and then puts NaN where the step order would have carried them (:func:`poison_reached`).
 
     Examples
     --------
@@ -144,26 +145,64 @@ def mask_non_finite(x: np.ndarray):
     return np.where(np.isfinite(x), x, 0).astype(x.dtype, copy=False), first
 
 
-def poison_after(first, steps: int, outputs: np.ndarray, state: Mapping | None = None):
-    """NaN in the outputs of each row from its first non-finite step ``first[b]`` on (``first[b] == steps``: none),
-    all of the row when ``outputs`` holds the last step only ``(batch, out)``, and in the final state of such a
-    row. Returns ``(outputs, state)``, new arrays.
+def poison_reached(spec, x: np.ndarray, outputs: np.ndarray, state: Mapping | None = None):
+    """NaN exactly where the design's step order carries the non-finite values of ``x`` (batch, T, input_d): the
+    memory dimensions they reach (all of them through an input kernel, a hidden-to-memory or memory-to-memory
+    path; only their own dimension without a kernel), every hidden unit from the first reached step, and an
+    input-to-hidden copy of ``x`` as ``x`` itself. For a backend that simulated ``x`` with those values masked
+    (:func:`mask_non_finite`); returns ``(outputs, state)`` as new arrays.
 
     Examples
     --------
-    >>> out, _ = poison_after(np.array([1, 3]), 3, np.zeros((2, 3, 1)))
-    >>> np.isnan(out[:, :, 0]).tolist()
-    [[False, True, True], [False, False, False]]
+    >>> import lmu
+    >>> spec = lmu.LMUSpec(memory_d=2, order=1, theta=4, input_d=2, kernel_initializer=None, return_sequences=True)
+    >>> x = np.zeros((1, 3, 2)); x[0, 1, 1] = np.nan
+    >>> out, _ = poison_reached(spec, x, np.zeros((1, 3, 2)))
+    >>> np.isnan(out[0]).tolist()
+    [[False, False], [False, True], [False, True]]
     """
+    batch, steps = x.shape[:2]
+    md, order = spec.memory_d, spec.order
+    bad = ~np.isfinite(x)
+    first_feature = np.where(bad.any(axis=1), bad.argmax(axis=1), steps)  # (batch, input_d)
+    first_any = first_feature.min(axis=1)
+    if spec.kernel_initializer is None:  # u = e: a feature reaches its own memory dimension; a hidden state, next step
+        reach = np.full((batch, md), steps)
+        reach[:, :spec.input_d] = first_feature
+        if spec.hidden_to_memory:
+            reach[:, spec.input_d:] = np.minimum(first_any + 1, steps)[:, None]
+    else:
+        reach = np.repeat(first_any[:, None], md, axis=1)
+    if spec.memory_to_memory:
+        reach = np.minimum(reach, np.minimum(reach.min(axis=1) + 1, steps)[:, None])
+    hidden_reach = reach.min(axis=1)
+    if spec.input_to_hidden:
+        hidden_reach = np.minimum(hidden_reach, first_any)
     outputs = np.array(outputs, copy=True)
-    new_state = None if state is None else {k: np.array(v, copy=True) for k, v in state.items()}
-    for b, t in enumerate(np.asarray(first).tolist()):
-        if t >= steps:
+    sequences = outputs.ndim == 3
+    for b in range(batch):
+        if spec.hidden is not None:
+            if hidden_reach[b] < steps and sequences:
+                outputs[b, hidden_reach[b]:] = np.nan
+            elif hidden_reach[b] < steps:
+                outputs[b] = np.nan
             continue
-        if outputs.ndim == 3:
-            outputs[b, t:] = np.nan
-        else:
-            outputs[b] = np.nan
-        for value in (new_state or {}).values():
-            value[b] = np.nan
+        for j in range(md):
+            if reach[b, j] < steps:
+                cols = slice(j * order, (j + 1) * order)
+                if sequences:
+                    outputs[b, reach[b, j]:, cols] = np.nan
+                else:
+                    outputs[b, cols] = np.nan
+        if spec.input_to_hidden:
+            outputs[b, ..., md * order:] = x[b] if sequences else x[b, -1]
+    new_state = None if state is None else {k: np.array(v, copy=True) for k, v in state.items()}
+    for key, value in (new_state or {}).items():
+        for b in range(batch):
+            if key == "memory":
+                for j in range(md):
+                    if reach[b, j] < steps:
+                        value[b, j * order:(j + 1) * order] = np.nan
+            elif hidden_reach[b] < steps:
+                value[b] = np.nan
     return outputs, new_state

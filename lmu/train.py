@@ -158,7 +158,7 @@ def provenance(backend: str, data_path=None, argv=None) -> dict:
     import platform
     import sys
 
-    from . import __version__
+    from ._version import __version__
     from .registry import backends
 
     record: dict = {"command": list(sys.argv if argv is None else argv), "lmu": __version__,

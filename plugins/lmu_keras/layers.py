@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 
 from lmu import legendre
-from lmu.arrays import mask_non_finite, poison_after
+from lmu.arrays import mask_non_finite, poison_reached
 from lmu.errors import ArgumentError
 from lmu.spec import Hidden, LMUSpec
 from lmu.weights import LMUWeights
@@ -248,12 +248,12 @@ def _run(layer, x, state=None, return_state=False):
     if np.isfinite(x).all():
         return _run_finite(layer, spec, x, state, return_state)
     # Non-finite input propagates by masking, never through TensorFlow's kernels: which fused kernel oneDNN picks
-    # depends on the CPU, and one of them turns NaN into 0 (relu). Simulate the finite values, then NaN from each
-    # row's first non-finite step on.
-    clean, first = mask_non_finite(x)
+    # depends on the CPU, and one of them turns NaN into 0 (relu). Simulate the finite values, then NaN exactly
+    # where the step order carries them (lmu.arrays.poison_reached).
+    clean, _ = mask_non_finite(x)
     result = _run_finite(layer, spec, clean, state, return_state)
     out, new = result if return_state else (result, None)
-    out, new = poison_after(first, x.shape[1], out, new)
+    out, new = poison_reached(spec, x, out, new)
     return (out, new) if return_state else out
 
 

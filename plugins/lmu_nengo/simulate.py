@@ -12,7 +12,7 @@ import weakref
 
 import numpy as np
 
-from lmu.arrays import mask_non_finite, poison_after
+from lmu.arrays import mask_non_finite, poison_reached
 from lmu.errors import ArgumentError
 
 __all__ = ["find_network", "all_networks", "weights_of", "load_weights_into", "run_batch", "state_probes",
@@ -163,6 +163,7 @@ def run_batch(net, weights, x, state=None, return_state=False, simulator=None, p
 
     spec, dt = net.lmu_spec, net.dt
     batch, steps = x.shape[:2]
+    given = x
     x, first_bad = mask_non_finite(x) if net.neurons is not None else (x, None)
     if state is not None and net.neurons is not None:
         raise ArgumentError("run(state=...) continues a sequence exactly, which only the exact mode can: the memory "
@@ -206,8 +207,8 @@ def run_batch(net, weights, x, state=None, return_state=False, simulator=None, p
         finally:
             if sim is not None:
                 sim.close()
-    if first_bad is not None:  # neurons cannot carry NaN: every output from a row's first non-finite step on
-        outputs, final = poison_after(first_bad, steps, outputs, final)
+    if first_bad is not None:  # neurons cannot carry NaN: NaN where the step order carries it
+        outputs, final = poison_reached(spec, given, outputs, final)
     if return_state:
         return outputs, final
     return outputs
