@@ -251,7 +251,7 @@ def _run(layer, x, state=None, return_state=False):
     # depends on the CPU, and one of them turns NaN into 0 (relu). Simulate the finite values, then NaN exactly
     # where the step order carries them (lmu.arrays.poison_reached).
     clean, _ = mask_non_finite(x)
-    result = _run_finite(layer, spec, clean, state, return_state)
+    result = _run_cell(layer, spec, clean, state, return_state)  # the exact cell, as for a given state
     out, new = result if return_state else (result, None)
     out, new = poison_reached(spec, x, out, new)
     return (out, new) if return_state else out
