@@ -10,7 +10,7 @@ portable forms of :mod:`lmu_torch.portable` run instead, so that an exported pro
 import torch
 
 from . import compute
-from .cell import cell_step, hidden_sequence
+from .cell import _at, cell_step, hidden_sequence
 
 __all__ = ["forward_step", "forward_parallel", "memory_input"]
 
@@ -76,10 +76,6 @@ def forward_step(model, x, st, lengths, e_mask, r_mask):
     return torch.stack(outs, dim=1), new
 
 
-def _at(seq, lengths, batch):
-    return seq[:, -1] if lengths is None else seq[torch.arange(batch, device=seq.device), lengths.to(seq.device) - 1]
-
-
 def parallel_memory(model, u, mode, steps):
     """The memory of every step of ``u (B, T, md)`` by ``fft`` or ``raw`` (before the initial state's part)."""
     spec = model.lmu_spec
@@ -107,15 +103,15 @@ def forward_parallel(model, x, st, mode, lengths, e_mask):
         if mode == "last":
             memory = compute.memory_last(u, model.impulse(steps), lengths)
             if m0 is not None:
-                memory = memory + _at(compute.free_response(model.system()[0], m0, steps, spec.order), lengths, batch)
-            memory = compute.poison(memory.unsqueeze(1), _at(after, lengths, batch).unsqueeze(1), spec.order)[:, 0]
+                memory = memory + _at(compute.free_response(model.system()[0], m0, steps, spec.order), lengths)
+            memory = compute.poison(memory.unsqueeze(1), _at(after, lengths).unsqueeze(1), spec.order)[:, 0]
         else:
             memory = parallel_memory(model, u, mode, steps)
             if m0 is not None:
                 memory = memory + compute.free_response(model.system()[0], m0, steps, spec.order)
             memory = compute.poison(memory, after, spec.order)
     if mode == "last":
-        z = torch.cat([memory, _at(xm, lengths, batch)], 1) if spec.input_to_hidden else memory
+        z = torch.cat([memory, _at(xm, lengths)], 1) if spec.input_to_hidden else memory
         new = {"memory": memory}
         if spec.hidden is None:
             return z, new
@@ -124,7 +120,7 @@ def forward_parallel(model, x, st, mode, lengths, e_mask):
         new["hidden"] = h
         return out[:, 0], new
     z = torch.cat([memory, xm], dim=2) if spec.input_to_hidden else memory
-    new = {"memory": _at(memory, lengths, batch)}
+    new = {"memory": _at(memory, lengths)}
     if spec.hidden is None:
         if lengths is not None:
             valid = torch.arange(steps, device=z.device)[None, :] < lengths.to(z.device)[:, None]
