@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("reference", ("reference",)),
     ("discovery", ("discovery",)),
     ("discovery", ("registry",)),
-    ("tools", ("datasets", "battery", "demo", "models")),
+    ("tools", ("datasets", "battery", "checkpoints", "demo", "models")),
     ("tools", ("testing", "train", "plots")),
     ("tools", ("cli",)),
 )
@@ -35,7 +35,8 @@ TIERS: dict[str, str] = {
     "contract": "what a backend must do and may declare (lmu.Backend)",
     "reference": "the numpy backend, the executable definition of the semantics",
     "discovery": "finding backends (built-ins, entry points, register()) and dispatching to them",
-    "tools": "the conformance battery and kit, datasets, training, the demo, plots and the command line",
+    "tools": "the conformance battery and kit, datasets, training and its checkpoints, the demo, plots and the "
+             "command line",
 }
 
 

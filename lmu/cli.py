@@ -190,9 +190,16 @@ def _cmd_train(args) -> int:
     from . import datasets
     from .train import TrainOptions, prepare, provenance, psmnist_model, run_directory, train
 
+    if args.resume is not None:
+        out, recorded = _resume_arguments(args)
+    elif args.data is None:
+        raise ArgumentError("lmu train psmnist needs --data DIR (or --resume RUN_DIR to continue a run)")
+    if args.epochs is None:
+        args.epochs = _TRAIN_DEFAULTS["epochs"]
     options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                            device=args.device, progress=not args.no_progress)
-    out = run_directory(args.out or f"runs/psmnist-{args.model}-{args.backend}-seed{args.seed}")
+    if args.resume is None:
+        out = run_directory(args.out or f"runs/psmnist-{args.model}-{args.backend}-seed{args.seed}")
     prepare(args.backend, options, out)  # every mistake found before the data is read or a step is taken
     data = datasets.load_psmnist(args.data, seed=args.permutation_seed, validation=args.validation, limit=args.limit)
     if args.train_limit is not None:
@@ -202,8 +209,14 @@ def _cmd_train(args) -> int:
     print(f"psMNIST from {args.data}: {', '.join(f'{k} {len(v)}' for k, v in data.items())} sequences of "
           f"{steps} steps; model {args.model}: {_MODEL_LINE.get(args.model, '')}")
     record = provenance(args.backend, args.data, argv=args.argv)
-    record.update(permutation_seed=args.permutation_seed, validation=args.validation, limit=args.limit)
-    result = train(args.backend, model, data, options, out_dir=out, record=record)
+    record.update(permutation_seed=args.permutation_seed, validation=args.validation, limit=args.limit,
+                  train_limit=args.train_limit)
+    if args.resume is not None:
+        if recorded.get("data") != record.get("data"):
+            raise ArgumentError(f"the data in {args.data!r} is not the data the run started with (its files or "
+                                "their SHA-256 differ): resume with the same data, or start a new run")
+        record = {**recorded, "resumed": [*recorded.get("resumed", []), record["command"]]}
+    result = train(args.backend, model, data, options, out_dir=out, record=record, resume=args.resume is not None)
     rows = [[h["epoch"], f"{h['train_loss']:.4f}", f"{h['train_accuracy']:.4f}", f"{h['val_loss']:.4f}",
              f"{h['val_accuracy']:.4f}", f"{h['seconds']:.1f}"] for h in result["history"]]
     print(_table(rows, ["epoch", "train loss", "train acc", "val loss", "val acc", "seconds"]))
@@ -211,6 +224,46 @@ def _cmd_train(args) -> int:
           f"epoch ({result['best_epoch']}); {result['params']:,} parameters; {result['seconds_per_epoch']:.1f} s per "
           f"epoch on {result['hardware']}; wrote {out}/")
     return 0
+
+
+#: ``lmu train psmnist``'s defaults: the option table and --resume's check of what was given.
+_TRAIN_DEFAULTS = {"backend": "torch", "model": "lmu", "epochs": 10, "batch_size": 100, "lr": 1e-3, "limit": None,
+                   "train_limit": None, "validation": 10000, "seed": 0, "permutation_seed": 0, "device": None,
+                   "out": None, "data": None}
+#: What --resume takes from the run (the rest may be given again: --epochs to train longer, --device, progress).
+_RESUMED = ("data", "backend", "model", "batch_size", "lr", "limit", "train_limit", "validation", "seed",
+            "permutation_seed", "out")
+
+
+def _resume_arguments(args):
+    """Fill ``args`` from RUN_DIR/run.json; an option given with another value than the run's is an error."""
+    from pathlib import Path
+
+    run = Path(args.resume)
+    try:
+        saved = json.loads(read_bounded(run / "run.json", MAX_JSON, "lmu train's run.json"))
+    except json.JSONDecodeError as err:
+        raise ArgumentError(f"{str(run / 'run.json')!r} is not JSON ({err.msg}): not an lmu train run") from None
+    record = saved.get("provenance") if isinstance(saved, dict) else None
+    if not isinstance(record, dict) or not isinstance(saved.get("options"), dict):
+        raise ArgumentError(f"{str(run)!r} does not hold an lmu train run that can be resumed (its run.json "
+                            "records no options)")
+    recorded = {"backend": saved.get("backend"), "model": saved.get("model"),
+                "data": (record.get("data") or {}).get("path"), "out": str(run),
+                **{k: saved["options"].get(k) for k in ("batch_size", "lr", "seed")},
+                **{k: record.get(k) for k in ("limit", "train_limit", "validation", "permutation_seed")}}
+    for name in _RESUMED:
+        given = getattr(args, name)
+        if name == "out" and given is not None:
+            given = str(Path(given))
+        if given != _TRAIN_DEFAULTS[name] and given != recorded[name]:
+            raise ArgumentError(f"lmu train --resume: --{name.replace('_', '-')} {given} differs from the run's "
+                                f"{recorded[name]}; a resumed run keeps its settings (only --epochs, --device and "
+                                "--no-progress may change)")
+        setattr(args, name, recorded[name])
+    if args.epochs is None:
+        args.epochs = saved["options"].get("epochs")
+    return run, record
 
 
 def _cmd_eval(args) -> int:
@@ -278,6 +331,34 @@ def _name(text: str) -> str:
     return text
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Each option's default after its help; the description and the examples as written."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if any(action.default is v for v in (None, False, argparse.SUPPRESS)) or "(default" in text or "default " in text:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+_TRAIN_DESCRIPTION = """Train a psMNIST classifier: each 28x28 image becomes a sequence of 784 pixels in a fixed
+random order, one pixel per step, and the model names the class after the last step. Adam,
+gradients clipped per variable; the epoch with the best validation accuracy is evaluated on
+the test set. Every run writes its own directory: run.json (what the run is), checkpoint.npz
+(after each epoch, for --resume), history.csv, result.json, the best weights, curves.png."""
+
+_TRAIN_EXAMPLES = """examples:
+  # Fashion-MNIST from Debian's dataset-fashion-mnist, the LMU in torch, 10 epochs
+  lmu train psmnist --data /usr/share/datasets/fashion-mnist --out runs/lmu
+  # a quick look: one epoch on 1,000 examples
+  lmu train psmnist --data /usr/share/datasets/fashion-mnist --epochs 1 --limit 1000
+  # it was stopped (Ctrl-C, a lost machine): go on from the last completed epoch, up to 20 epochs
+  lmu train psmnist --resume runs/lmu --epochs 20
+  # evaluate the saved best checkpoint again, with the NumPy reference
+  lmu eval runs/lmu
+"""
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lmu", description="The Legendre Memory Unit, described once and "
                                      "built in any framework.")
@@ -310,29 +391,43 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a benchmark model (psMNIST) and record its curves")
     task = p.add_subparsers(dest="task", required=True, metavar="TASK")
-    t = task.add_parser("psmnist", help="permuted sequential MNIST (or Fashion-MNIST) from MNIST-format files")
-    t.add_argument("--data", required=True, metavar="DIR",
+    t = task.add_parser("psmnist", help="permuted sequential MNIST (or Fashion-MNIST) from MNIST-format files",
+                        description=_TRAIN_DESCRIPTION,
+                        epilog=_TRAIN_EXAMPLES, formatter_class=_HelpFormatter)
+    d = _TRAIN_DEFAULTS
+    t.add_argument("--data", default=d["data"], metavar="DIR",
                    help="a directory with the four IDX files (gzipped or not) or Keras' mnist.npz; Debian's "
-                        "dataset-fashion-mnist installs Fashion-MNIST in /usr/share/datasets/fashion-mnist")
-    t.add_argument("--backend", default="torch", choices=("torch", "keras"))
-    t.add_argument("--model", default="lmu", choices=("lmu", "lmu-parallel", "lstm"))
-    t.add_argument("--epochs", type=_positive_int, default=10)
-    t.add_argument("--batch-size", type=_positive_int, default=100)
-    t.add_argument("--lr", type=_positive_float, default=1e-3)
-    t.add_argument("--limit", type=_positive_int, default=None, metavar="N",
-                   help="use only the first N training, validation and test examples (quick runs)")
-    t.add_argument("--train-limit", type=_positive_int, default=None, metavar="N",
-                   help="use only the first N training examples (validation and test stay whole)")
-    t.add_argument("--validation", type=_positive_int, default=10000, metavar="N",
-                   help="the last N training images are the validation set (default 10000: 50k/10k/10k)")
-    t.add_argument("--seed", type=_seed, default=0, help="seed of the initial weights and the batch order")
-    t.add_argument("--permutation-seed", type=_seed, default=0, help="seed of the fixed pixel permutation")
-    t.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    t.add_argument("--out", metavar="DIR", default=None,
-                   help="where to write history.csv, result.json, the checkpoint and curves.png "
-                        "(default runs/psmnist-MODEL-BACKEND-seedS; a directory holding files is never "
-                        "overwritten: the run goes to DIR-2, DIR-3, ...)")
-    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+                        "dataset-fashion-mnist installs Fashion-MNIST in /usr/share/datasets/fashion-mnist "
+                        "(required, unless --resume)")
+    t.add_argument("--backend", default=d["backend"], choices=("torch", "keras"), help="the framework that trains")
+    t.add_argument("--model", default=d["model"], choices=("lmu", "lmu-parallel", "lstm"),
+                   help="lmu: keras-lmu's psMNIST LMU (order 256, SimpleRNN 212, 101,771 parameters); "
+                        "lmu-parallel: order 468, relu dense 346, dropout 0.5; lstm: LSTM 160, the LMU's size")
+    t.add_argument("--epochs", type=_positive_int, default=None, metavar="N",
+                   help=f"epochs to train (default: {d['epochs']}; with --resume: the total to reach, default the "
+                        "run's)")
+    t.add_argument("--batch-size", type=_positive_int, default=d["batch_size"], metavar="N",
+                   help="sequences per training step")
+    t.add_argument("--lr", type=_positive_float, default=d["lr"], metavar="RATE", help="Adam's learning rate")
+    t.add_argument("--limit", type=_positive_int, default=d["limit"], metavar="N",
+                   help="use only the first N training, validation and test examples (quick runs; default all)")
+    t.add_argument("--train-limit", type=_positive_int, default=d["train_limit"], metavar="N",
+                   help="use only the first N training examples (validation and test stay whole; default all)")
+    t.add_argument("--validation", type=_positive_int, default=d["validation"], metavar="N",
+                   help="the last N training images are the validation set (MNIST's 60k: 50k train, 10k validation)")
+    t.add_argument("--seed", type=_seed, default=d["seed"], metavar="N", help="seed of the initial weights, batch order, dropout")
+    t.add_argument("--permutation-seed", type=_seed, default=d["permutation_seed"], metavar="N",
+                   help="seed of the fixed pixel permutation")
+    t.add_argument("--device", default=d["device"],
+                   help="torch device, e.g. cpu, cuda, cuda:1 (default: cuda if available, else cpu)")
+    t.add_argument("--out", metavar="DIR", default=d["out"],
+                   help="the run's directory (default runs/psmnist-MODEL-BACKEND-seedS); a directory holding "
+                        "files is never overwritten: the run goes to DIR-2, DIR-3, ...")
+    t.add_argument("--resume", metavar="RUN_DIR", default=None,
+                   help="continue the run in RUN_DIR from its last completed epoch (its settings and data come "
+                        "from RUN_DIR/run.json; --epochs sets the total to reach)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar (epoch bar with ETA and running "
+                                                                 "loss and accuracy otherwise)")
     t.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("eval", help="evaluate a saved lmu train run on its test split (NumPy reference)")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .checkpoints import Checkpoint
 from .errors import ArgumentError, FileError
 from .files import atomic_write, write_text
 from .progress import bar
@@ -27,7 +28,8 @@ from .registry import get_backend
 from .spec import Hidden, LMUSpec
 from .weights import save_weights
 
-__all__ = ["MODELS", "TRAINERS", "Model", "TrainOptions", "psmnist_model", "prepare", "train"]
+__all__ = ["MODELS", "TRAINERS", "Model", "TrainOptions", "psmnist_model", "prepare", "train", "evaluate",
+           "checkpoint_record", "check_resumable", "RESUME_FIXED"]
 
 #: The models ``lmu train psmnist --model`` knows, with what they reproduce.
 MODELS = {
@@ -178,19 +180,61 @@ def provenance(backend: str, data_path=None, argv=None) -> dict:
     return record
 
 
+#: The options a resumed run must keep (its steps would not continue the same training otherwise); ``epochs``
+#: may grow, ``device`` and ``progress`` may change.
+RESUME_FIXED = ("batch_size", "lr", "clip_norm", "seed")
+
+
+def checkpoint_record(model: Model, backend: str, options: TrainOptions, history: list[dict], best_epoch: int,
+                      best_accuracy: float) -> dict:
+    """The JSON record a trainer stores in its checkpoint after an epoch (with its arrays)."""
+    return {"model": model.name, "backend": backend, "epoch": len(history), "history": history,
+            "best_epoch": best_epoch, "best_accuracy": best_accuracy,
+            "options": {name: getattr(options, name) for name in RESUME_FIXED}}
+
+
+def check_resumable(record: dict, model: Model, backend: str, options: TrainOptions) -> None:
+    """Refuse to resume from a checkpoint of another model, backend or protocol (one error naming what differs)."""
+    theirs = {"model": record.get("model"), "backend": record.get("backend"), **(record.get("options") or {})}
+    ours = {"model": model.name, "backend": backend, **{name: getattr(options, name) for name in RESUME_FIXED}}
+    differ = [f"{key} {theirs.get(key)!r} (now {value!r})" for key, value in ours.items() if theirs.get(key) != value]
+    if differ:
+        raise ArgumentError(f"the checkpoint was written with {', '.join(differ)}: resume it with the settings it "
+                            "was started with, or start a new run")
+    if not isinstance(record.get("history"), list) or len(record["history"]) != record.get("epoch"):
+        raise FileError("the checkpoint's record has no consistent history: not an lmu train checkpoint")
+
+
 def train(backend: str, model: Model, data: dict, options: TrainOptions, out_dir=None,
-          record: dict | None = None) -> dict:
+          record: dict | None = None, resume: bool = False) -> dict:
     """Train ``model`` on ``data`` (:func:`lmu.datasets.load_psmnist`'s splits) with ``backend``'s framework.
 
     Returns a dict: ``model``, ``backend``, ``params``, ``history`` (one dict per epoch: train and validation loss
     and accuracy, seconds), ``best_epoch``, ``test_loss``, ``test_accuracy``, ``seconds_per_epoch``,
-    ``hardware``. With ``out_dir`` it also writes ``history.csv``, ``result.json``, the best checkpoint
-    (``lmu_weights.npz`` and ``head.npz``, or ``lstm.npz``) and ``curves.png`` (with matplotlib). ``record``
-    (:func:`provenance`) is stored in ``result.json`` as ``provenance``.
+    ``hardware``. With ``out_dir`` it writes ``run.json`` (what the run is, to resume it) before the first epoch,
+    ``checkpoint.npz`` (parameters, optimizer state, history) after every epoch, and at the end ``history.csv``,
+    ``result.json``, the best checkpoint (``lmu_weights.npz`` and ``head.npz``, or ``lstm.npz``) and
+    ``curves.png`` (with matplotlib). ``record`` (:func:`provenance`) is stored in ``run.json`` and
+    ``result.json`` as ``provenance``. ``resume=True`` continues the run in ``out_dir`` from its checkpoint, up to
+    ``options.epochs``: a resumed run takes the same steps as one never stopped.
     """
     prepare(backend, options, out_dir)
     fit = _trainer(backend)
-    result = fit(model, data, options)
+    checkpoint = None
+    if out_dir is not None:
+        out = Path(out_dir)
+        checkpoint = Checkpoint(out / "checkpoint.npz")
+        if resume and not checkpoint.exists():
+            raise FileError(f"{str(out)!r} has no checkpoint.npz: the run finished no epoch to resume from (start "
+                            "it again without --resume)")
+        if not resume and checkpoint.exists():
+            raise ArgumentError(f"{str(out)!r} holds a run already: resume it with --resume, or write elsewhere")
+        write_text(out / "run.json", json.dumps({"backend": backend, "model": model.name,
+                                                  "options": dataclasses.asdict(options),
+                                                  "provenance": record}, indent=2))
+    elif resume:
+        raise ArgumentError("train(resume=True) needs the out_dir of the run to resume")
+    result = fit(model, data, options, checkpoint=checkpoint)
     arrays = result.pop("arrays")
     weights = result.pop("weights", None)
     summary = {"model": model.name, "backend": backend, **result,

@@ -116,3 +116,81 @@ def test_a_run_never_overwrites_another(tmp_path):
     (tmp_path / "run-2" / "history.csv").write_text("")
     assert run_directory(first) == tmp_path / "run-3"
     assert (first / "result.json").read_text() == "{}"
+
+
+def _run(data_dir, out, backend="torch", epochs=2, *extra):
+    return main(["train", "psmnist", "--backend", backend, "--data", str(data_dir), "--epochs", str(epochs),
+                 "--limit", "120", "--validation", "60", "--lr", "3e-3", "--out", str(out), "--no-progress", *extra])
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, backend, monkeypatch, capsys):
+    pytest.importorskip({"torch": "torch", "keras": "keras_lmu"}[backend])
+    from lmu.checkpoints import Checkpoint
+
+    data_dir = _digits_dir(tmp_path / "data")
+    assert _run(data_dir, tmp_path / "whole", backend) == 0
+    # the second run is stopped (Ctrl-C) while it saves epoch 2's checkpoint: epoch 1's is what it leaves
+    save, calls = Checkpoint.save, []
+
+    def interrupted(self, arrays, record):
+        calls.append(record["epoch"])
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt
+        save(self, arrays, record)
+
+    monkeypatch.setattr(Checkpoint, "save", interrupted)
+    assert _run(data_dir, tmp_path / "stopped", backend) == 130
+    monkeypatch.setattr(Checkpoint, "save", save)
+    assert calls == [1, 2] and not (tmp_path / "stopped" / "result.json").exists()
+    assert Checkpoint(tmp_path / "stopped" / "checkpoint.npz").load()[1]["epoch"] == 1
+    # resumed with nothing but its directory: the same steps as the run that was never stopped
+    assert main(["train", "psmnist", "--resume", str(tmp_path / "stopped"), "--no-progress"]) == 0
+    whole, resumed = (json.loads((tmp_path / name / "result.json").read_text()) for name in ("whole", "stopped"))
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2]
+    for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose([h[key] for h in resumed["history"]], [h[key] for h in whole["history"]],
+                                   rtol=1e-5, err_msg=key)
+    assert resumed["test_accuracy"] == whole["test_accuracy"]
+    _, w_whole = lmu.load_weights(tmp_path / "whole" / "lmu_weights.npz")
+    _, w_resumed = lmu.load_weights(tmp_path / "stopped" / "lmu_weights.npz")
+    for name in w_whole:
+        np.testing.assert_allclose(w_resumed[name], w_whole[name], rtol=1e-5, atol=1e-6, err_msg=name)
+    assert resumed["provenance"]["resumed"] == [["lmu", "train", "psmnist", "--resume", str(tmp_path / "stopped"),
+                                                 "--no-progress"]]
+    # and it can go on: --epochs is the total to reach; the optimizer's state came along (its step count)
+    assert main(["train", "psmnist", "--resume", str(tmp_path / "stopped"), "--epochs", "3", "--no-progress"]) == 0
+    arrays, record = Checkpoint(tmp_path / "stopped" / "checkpoint.npz").load()
+    assert record["epoch"] == 3 and [h["epoch"] for h in record["history"]] == [1, 2, 3]
+    if backend == "torch":
+        assert all(np.all(v == 3 * 2) for k, v in arrays.items() if k.endswith("/step"))  # 2 batches an epoch
+    assert any(k.startswith("optim/") for k in arrays)
+
+
+def test_resume_refuses_other_settings_and_missing_runs(tmp_path, capsys):
+    pytest.importorskip("torch")
+    data_dir = _digits_dir(tmp_path / "data")
+    assert _run(data_dir, tmp_path / "run", "torch", 1) == 0
+    capsys.readouterr()
+    assert main(["train", "psmnist", "--resume", str(tmp_path / "run"), "--lr", "0.1"]) == 2
+    assert "--lr 0.1 differs from the run's 0.003" in capsys.readouterr().err
+    assert main(["train", "psmnist", "--resume", str(tmp_path / "nothing")]) == 2
+    assert "run.json" in capsys.readouterr().err
+    (tmp_path / "fresh").mkdir()
+    (tmp_path / "fresh" / "run.json").write_text((tmp_path / "run" / "run.json").read_text())
+    assert main(["train", "psmnist", "--resume", str(tmp_path / "fresh")]) == 2
+    assert "no checkpoint.npz" in capsys.readouterr().err
+    assert main(["train", "psmnist", "--epochs", "1"]) == 2
+    assert "needs --data DIR (or --resume RUN_DIR" in capsys.readouterr().err
+    (tmp_path / "run" / "checkpoint.npz").write_bytes(b"PK\x03\x04 not a zip")  # a damaged checkpoint
+    assert main(["train", "psmnist", "--resume", str(tmp_path / "run")]) == 2
+    assert "checkpoint.npz' is corrupt or truncated" in capsys.readouterr().err
+
+
+def test_train_help_gives_every_default_and_an_example(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "psmnist", "--help"])
+    said = capsys.readouterr().out
+    for text in ("(default: 10;", "(default: 100)", "(default: 0.001)", "(default: torch)", "--resume RUN_DIR",
+                 "examples:", "lmu train psmnist --resume runs/lmu"):
+        assert text in said, text

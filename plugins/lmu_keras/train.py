@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 import lmu
+import lmu.train
 
 __all__ = ["fit", "build_classifier"]
 
@@ -31,8 +32,16 @@ def build_classifier(model, steps: int, seed: int = 0):
                              keras.layers.Dense(model.classes)])
 
 
-def fit(model, data, options):
-    """Train ``model`` on ``data`` with ``options`` (see :func:`lmu.train.train`)."""
+def _optimizer_variables(net) -> list:
+    variables = net.optimizer.variables
+    return list(variables() if callable(variables) else variables)  # a method in Keras 2's legacy optimizers
+
+
+def fit(model, data, options, checkpoint=None):
+    """Train ``model`` on ``data`` with ``options`` (see :func:`lmu.train.train`); with ``checkpoint`` (an
+    :class:`lmu.checkpoints.Checkpoint`) save the weights, the optimizer's variables and the history after every
+    epoch, and resume from it when it exists. Each epoch's shuffling is seeded from ``(seed, epoch)``, so a resumed
+    run shuffles as one that was never stopped."""
     import keras
     import tensorflow as tf
 
@@ -42,9 +51,20 @@ def fit(model, data, options):
     net.compile(optimizer=keras.optimizers.Adam(options.lr, clipnorm=options.clip_norm),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     history, best, best_weights, best_epoch = [], -1.0, None, 0
-    for epoch in range(1, options.epochs + 1):
+    if checkpoint is not None and checkpoint.exists():
+        arrays, record = checkpoint.load()
+        lmu.train.check_resumable(record, model, "keras", options)
+        count = sum(k.startswith("model/") for k in arrays)
+        net.set_weights([arrays[f"model/{i}"] for i in range(count)])
+        best_weights = [arrays[f"best/{i}"] for i in range(count)]
+        net.optimizer.build(net.trainable_variables)
+        for i, variable in enumerate(_optimizer_variables(net)):
+            variable.assign(arrays[f"optim/{i}"])
+        history, best, best_epoch = record["history"], record["best_accuracy"], record["best_epoch"]
+    for epoch in range(len(history) + 1, options.epochs + 1):
         if options.progress:
             print(f"epoch {epoch}/{options.epochs}", flush=True)
+        keras.utils.set_random_seed(options.seed * 1_000_003 + epoch)  # this epoch's shuffling and dropout
         started = time.perf_counter()
         h = net.fit(x_train, y_train, batch_size=options.batch_size, epochs=1, shuffle=True,
                     verbose=1 if options.progress else 0)
@@ -55,6 +75,11 @@ def fit(model, data, options):
                             val_accuracy=float(val_acc), seconds=seconds))
         if val_acc > best:
             best, best_epoch, best_weights = val_acc, epoch, [np.array(w) for w in net.get_weights()]
+        if checkpoint is not None:
+            arrays = {f"model/{i}": np.asarray(w) for i, w in enumerate(net.get_weights())}
+            arrays.update({f"best/{i}": w for i, w in enumerate(best_weights)})
+            arrays.update({f"optim/{i}": np.asarray(v) for i, v in enumerate(_optimizer_variables(net))})
+            checkpoint.save(arrays, lmu.train.checkpoint_record(model, "keras", options, history, best_epoch, best))
     net.set_weights(best_weights)
     test_loss, test_acc = net.evaluate(data["test"].x, data["test"].y, batch_size=500, verbose=0)
     body, head = net.layers[0], net.layers[-1]

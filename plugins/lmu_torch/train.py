@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 import lmu
+import lmu.train
 from lmu.progress import bar
 
 __all__ = ["fit", "build_classifier"]
@@ -52,8 +53,36 @@ def _evaluate(net, x, y, batch):
     return total / len(y), correct / len(y)
 
 
-def fit(model, data, options):
-    """Train ``model`` on ``data`` with ``options`` (see :func:`lmu.train.train`)."""
+def _state_arrays(net, opt, best_state) -> dict:
+    """What a checkpoint holds: the parameters now, the best epoch's parameters, Adam's moments and steps."""
+    arrays = {f"model/{k}": v.detach().cpu().numpy() for k, v in net.state_dict().items()}
+    arrays.update({f"best/{k}": v.cpu().numpy() for k, v in best_state.items()})
+    for index, state in opt.state_dict()["state"].items():
+        arrays.update({f"optim/{index}/{k}": torch.as_tensor(v).detach().cpu().numpy() for k, v in state.items()})
+    return arrays
+
+
+def _restore(net, opt, arrays, device) -> dict:
+    """Load a checkpoint's arrays into ``net`` and ``opt``; returns the best epoch's parameters."""
+    def part(prefix):
+        return {k[len(prefix):]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith(prefix)}
+
+    net.load_state_dict(part("model/"))
+    saved = opt.state_dict()
+    state: dict = {}
+    for key, value in part("optim/").items():
+        index, name = key.split("/", 1)
+        state.setdefault(int(index), {})[name] = value if name == "step" else value.to(device)
+    saved["state"] = state
+    opt.load_state_dict(saved)
+    return {k: v.to(device) for k, v in part("best/").items()}
+
+
+def fit(model, data, options, checkpoint=None):
+    """Train ``model`` on ``data`` with ``options`` (see :func:`lmu.train.train`); with ``checkpoint`` (an
+    :class:`lmu.checkpoints.Checkpoint`) save the parameters, Adam's state and the history after every epoch,
+    and resume from it when it exists. Each epoch's batch order and dropout masks come from ``(seed, epoch)``, so
+    a resumed run takes the same steps as one that was never stopped."""
     device = torch.device(options.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     net = build_classifier(model, options.seed).to(device)
     splits = {name: (torch.as_tensor(s.x, device=device), torch.as_tensor(s.y, device=device))
@@ -64,16 +93,21 @@ def fit(model, data, options):
     # that factor in epsilon before
     opt = torch.optim.Adam(net.parameters(), lr=options.lr, eps=1e-7)
     loss_fn = nn.CrossEntropyLoss()
-    rng = np.random.default_rng(options.seed)
     n, batch = len(y_train), options.batch_size
     steps = -(-n // batch)
-    history, best, best_state = [], -1.0, None
+    history, best, best_state, best_epoch = [], -1.0, None, 0
+    if checkpoint is not None and checkpoint.exists():
+        arrays, record = checkpoint.load()
+        lmu.train.check_resumable(record, model, "torch", options)
+        best_state = _restore(net, opt, arrays, device)
+        history, best, best_epoch = record["history"], record["best_accuracy"], record["best_epoch"]
     eval_batch = max(batch, 500)
-    for epoch in range(1, options.epochs + 1):
+    for epoch in range(len(history) + 1, options.epochs + 1):
         net.train()
+        torch.manual_seed(options.seed * 1_000_003 + epoch)  # this epoch's dropout masks
+        order = torch.as_tensor(np.random.default_rng([options.seed, epoch]).permutation(n), device=device)
         progress = bar(steps, f"epoch {epoch}/{options.epochs}", options.progress)
         started = time.perf_counter()
-        order = torch.as_tensor(rng.permutation(n), device=device)
         total, correct = 0.0, 0
         for step in range(steps):
             idx = order[step * batch:(step + 1) * batch]
@@ -87,8 +121,9 @@ def fit(model, data, options):
             opt.step()
             total += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(-1) == yb).sum())
+            seen = min((step + 1) * batch, n)
             progress.update()
-            progress.set_postfix(loss=total / min((step + 1) * batch, n))
+            progress.set_postfix(loss=total / seen, accuracy=correct / seen)
         progress.close()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -99,6 +134,9 @@ def fit(model, data, options):
         if val_acc > best:
             best, best_epoch = val_acc, epoch
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        if checkpoint is not None:
+            checkpoint.save(_state_arrays(net, opt, best_state),
+                            lmu.train.checkpoint_record(model, "torch", options, history, best_epoch, best))
     net.load_state_dict(best_state)
     test_loss, test_acc = _evaluate(net, *splits["test"], eval_batch)
     body, head = net[0], net[2]
