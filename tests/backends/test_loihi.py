@@ -1,7 +1,8 @@
 """The loihi backend on nengo-loihi's emulator: refusals, its own NRMSE battery, online PES, a converted classifier.
 
 The emulator is slow (seconds per simulated second), so every run here is short: the battery is 5 specs of at
-most 1000 steps, the learning test 8 simulated seconds, the classifier 30 test sequences of 150 steps.
+most 1000 steps, online learning 8 simulated seconds of one signal (the other four run with ``-m slow``), the
+classifier 30 test sequences of 150 steps.
 """
 
 import warnings
@@ -15,7 +16,7 @@ pytest.importorskip("nengo_loihi")
 import lmu  # noqa: E402
 import lmu.testing as kit  # noqa: E402
 
-from _online import learn_delay, passes_learning_limits  # noqa: E402
+from _online import SIGNALS, judge  # noqa: E402
 
 BACKEND = lmu.registry.get_backend("loihi")
 nengo.rc["decoder_cache"]["enabled"] = "False"
@@ -78,13 +79,22 @@ def test_lmu_check_reports_nrmse_for_loihi(capsys):
     assert "NRMSE 0." in out and "(≤ 0.6)" in out and "loihi-memory[seed=0]: NRMSE" in out
 
 
-@pytest.mark.parametrize("learning_rate", [6e-4, 0.0], ids=["learning", "off"])
-def test_online_learning_on_the_emulator(learning_rate):
+def _judge_on_the_emulator(signal):
     import lmu_loihi
 
-    # Loihi's memory is noisier (100–120 Hz neurons): a learning rate twice nengo's converges within the run
-    first, last = learn_delay("loihi", learning_rate, neurons=100, simulator=lmu_loihi.Simulator)
-    assert passes_learning_limits(first, last) == (learning_rate > 0), (first, last)
+    result = judge("loihi", signal, neurons=100, simulator=lmu_loihi.Simulator)  # learn_readout's defaults
+    assert result.passed, result
+
+
+@pytest.mark.parametrize("signal", [s for s in SIGNALS if s.name == "E"], ids=lambda s: s.name)
+def test_online_learning_on_the_emulator(signal):
+    _judge_on_the_emulator(signal)  # E: the smallest amplitude, the slowest to learn
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signal", [s for s in SIGNALS if s.name != "E"], ids=lambda s: s.name)
+def test_online_learning_on_the_emulator_on_every_signal(signal):
+    _judge_on_the_emulator(signal)
 
 
 # ------------------------------------------------------------------------------------- torch → nengo, loihi
