@@ -35,7 +35,8 @@ When other processes keep the cores busy, torch's OpenMP threads wait on each ot
 many-small-ops paths (mode "step", and "last"'s backward) then slow down many-fold where tensorflow's do not: the load
 average is printed; compare with ``--threads 1``.
 
-Goal on a CPU: each torch mode at least 2x faster than the matching keras-lmu mode (keras ms / torch ms >= 2).
+Goal on a CPU: each torch mode at least 2x faster than the matching keras-lmu mode: torch ms / keras ms <= 0.5 (every
+ratio in these benchmarks is torch time / peer time; ``benchmarks/p2.py`` prints the P2 rows of issue 16 in one run).
 
     /tmp/kvenv/bin/python benchmarks/vs_keras_lmu.py [--repeats 10] [--threads 2] [--json p2.json]
     /tmp/kvenv/bin/python benchmarks/vs_keras_lmu.py --quick      # T 128, fewer repeats: a smoke run
@@ -60,7 +61,7 @@ from torch import nn  # noqa: E402
 
 MEMORY_D, ORDER, THETA, INPUT_D, BATCH, T_FULL, OUT_D, HIDDEN_UNITS = 32, 256, 784.0, 32, 16, 512, 2, 64
 TD_MAX_T = 128  # --keras-hidden-cell: longest T whose TimeDistributed gradient fits comfortably in memory
-GOAL = 2.0  # keras ms / torch ms, for every pair
+GOAL = 0.5  # torch ms / keras ms, for every pair (lower is better)
 PAIRS = (("fft", "fft"), ("raw", "raw"), ("step", "rnn"), ("auto", "best"))  # (torch mode, keras mode)
 
 
@@ -104,6 +105,7 @@ def import_keras(threads: int):
     import keras
     import keras_lmu
 
+    tf.get_logger().setLevel("ERROR")  # retracing warnings: each model is traced once, on purpose
     if keras.backend.backend() != "tensorflow":
         raise SystemExit(f"keras-lmu needs the tensorflow backend of keras (KERAS_BACKEND is "
                          f"{keras.backend.backend()!r})")
@@ -309,13 +311,13 @@ def run_config(tf, keras, keras_lmu, name, title, steps, return_sequences, hidde
             "infer": "inference (forward only; keras predict_on_batch, torch no_grad)"}
     ratios = {}
     print()
-    print(f"  {'ms, median':<38}{'torch':>10}{'keras':>10}{'keras/torch':>13}   goal >= {GOAL:g}x")
+    print(f"  {'ms, median':<38}{'torch':>10}{'keras':>10}{'torch/keras':>13}   goal <= {GOAL:g}")
     for phase in ("train", "infer"):
         r = results[phase]
         print(f"  {what[phase]}")
         for tmode, kmode in PAIRS:
             tr, kr = r[f"torch {tmode}"], r[f"keras {kmode}"]
-            ratio = _common.ratio(kr, tr)
+            ratio = _common.ratio(tr, kr)
             ratios[f"{phase} {tmode}/{kmode}"] = ratio
             lab = label.get(tmode) or f"auto ({auto_runs}) vs keras best ({kr['mode']})"
             n = f"n={tr['repeats']}" if tr["repeats"] == kr["repeats"] else f"n={tr['repeats']}/{kr['repeats']}"
@@ -328,7 +330,7 @@ def run_config(tf, keras, keras_lmu, name, title, steps, return_sequences, hidde
     return {"name": name, "title": title, "T": steps, "return_sequences": return_sequences,
             "hidden": f"dense {HIDDEN_UNITS}" if hidden else None, "auto_runs_as": auto_runs,
             "raw_length": {"torch": torch_ir, "keras": keras_ir}, "forward_check": checks, "results": results,
-            "ratios_keras_over_torch": ratios}
+            "ratios_torch_over_keras": ratios}
 
 
 def _load() -> str:
@@ -336,7 +338,7 @@ def _load() -> str:
 
 
 def _verdict(r) -> str:
-    return "-" if r is None else ("PASS" if r >= GOAL else "FAIL")
+    return "-" if r is None else ("PASS" if r <= GOAL else "FAIL")
 
 
 def main():
@@ -412,9 +414,9 @@ def main():
 
     print()
     print(f"load average at the end: {_load()}")
-    verdicts = [(c["name"], k, v) for c in configs for k, v in c["ratios_keras_over_torch"].items()]
-    failed = [f"{name} {k} {_common.fmt_ratio(v)}" for name, k, v in verdicts if v is not None and v < GOAL]
-    print(f"goal: every torch mode >= {GOAL:g}x faster than the matching keras-lmu mode: "
+    verdicts = [(c["name"], k, v) for c in configs for k, v in c["ratios_torch_over_keras"].items()]
+    failed = [f"{name} {k} {_common.fmt_ratio(v)}" for name, k, v in verdicts if v is not None and v > GOAL]
+    print(f"goal: every torch mode's time <= {GOAL:g} x the matching keras-lmu mode's: "
           + ("PASS (all pairs)" if not failed else f"FAIL for {', '.join(failed)}"))
 
     _common.write_json(args.json, {"benchmark": "vs_keras_lmu", "env": env, "quick": args.quick,

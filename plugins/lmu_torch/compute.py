@@ -18,7 +18,7 @@ from lmu import legendre
 from .ops import TORCH
 
 __all__ = ["impulse_response", "fft_length", "block_size", "block_spectra", "memory_fft", "memory_raw", "memory_last",
-           "free_response", "clean", "poison"]
+           "free_response", "clean", "poison", "convolve"]
 
 
 class _ImpulseResponse(torch.autograd.Function):
@@ -146,6 +146,17 @@ def memory_raw(u: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
     with _exact_cudnn(x, x.dtype):
         y = F.conv1d(F.pad(x, (length - 1, 0)), weight)  # (B·md, order, T)
     return y.reshape(batch, md, order, steps).permute(0, 3, 1, 2).reshape(batch, steps, md * order)
+
+
+def convolve(u: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """``y_t = Σ_{s≤t} Σ_d u_s[d] kernel[:, d, t−s]``: ``u (B, T, md)`` with ``kernel (units, md, L)`` →
+    ``(B, T, units)``, causal and direct (``conv1d``)."""
+    length = kernel.shape[-1]
+    x = F.pad(u.permute(0, 2, 1), (length - 1, 0))
+    from .cell import _exact_cudnn
+
+    with _exact_cudnn(x, x.dtype):
+        return F.conv1d(x, kernel.flip(-1)).permute(0, 2, 1)
 
 
 def memory_last(u: torch.Tensor, H: torch.Tensor, lengths=None) -> torch.Tensor:

@@ -12,7 +12,7 @@ import torch
 from . import compute
 from .cell import _at, cell_step, hidden_sequence
 
-__all__ = ["forward_step", "forward_parallel", "memory_input"]
+__all__ = ["forward_step", "forward_parallel", "memory_input", "dense_through_memory"]
 
 
 def memory_input(model, e):
@@ -89,6 +89,43 @@ def parallel_memory(model, u, mode, steps):
     return compute.memory_raw(u, model.impulse(model.raw_length(steps)))
 
 
+def projects(model, mode, m0) -> bool:
+    """Whether a ``raw`` call runs :func:`dense_through_memory`: a dense hidden cell no wider than the order (so the
+    projected kernel is no larger than ``H``), no initial memory given, the cell in the compute dtype."""
+    spec = model.lmu_spec
+    return (mode == "raw" and m0 is None and spec.hidden is not None and spec.hidden.kind == "dense"
+            and spec.hidden.units <= spec.order and model.hidden_dtype == model.compute_dtype)
+
+
+def dense_through_memory(model, u, xm, after, steps, lengths):
+    """A dense hidden cell over every step without the memory tensor: ``act(m_t W_m + x_t W_x + b)`` where
+    ``m_t W_m = Σ_s u_s (H[t−s] W_m)``, so the input is convolved with the impulse response already projected
+    through the cell's kernel, ``(L, md, units)``, and the ``(B, T, md·order)`` memory never exists. The memory
+    state (the last valid step's) is one contraction, as in ``last``. Non-finite input poisons the
+    pre-activation from its step on (a dense kernel spreads one NaN row of the memory to every unit)."""
+    from .cell import ACTIVATIONS
+
+    spec, dt = model.lmu_spec, model.compute_dtype
+    md, order, units = spec.memory_d, spec.order, spec.hidden.units
+    weight = model.hidden.weight.to(dt)  # (units, md·order [+ input_d])
+    H = model.impulse(model.raw_length(steps)).to(dt)  # (L, order)
+    kernel = torch.einsum("lo,udo->udl", H, weight[:, :md * order].reshape(units, md, order))
+    pre = compute.convolve(u, kernel)  # (B, T, units)
+    if spec.input_to_hidden:
+        pre = pre + xm @ weight[:, md * order:].T
+    if model.hidden.bias is not None:
+        pre = pre + model.hidden.bias.to(dt)
+    pre = compute.poison(pre, after.any(-1, keepdim=True), units)
+    out = ACTIVATIONS[spec.hidden.activation](pre)
+    memory = compute.memory_last(u, model.impulse(steps), lengths)
+    memory = compute.poison(memory.unsqueeze(1), _at(after, lengths).unsqueeze(1), order)[:, 0]
+    new = {"memory": memory, "hidden": _at(out, lengths)}
+    if lengths is not None:
+        valid = torch.arange(steps, device=out.device)[None, :] < lengths.to(out.device)[:, None]
+        out = torch.where(valid.unsqueeze(-1), out, torch.zeros((), dtype=out.dtype, device=out.device))
+    return out, new
+
+
 def forward_parallel(model, x, st, mode, lengths, e_mask):
     """The memory of every step at once (``fft``, ``raw``) or of the last only (``last``), then the hidden cell
     fused over the sequence; ``st`` is the given state or None. Returns ``(out, state)``."""
@@ -105,6 +142,8 @@ def forward_parallel(model, x, st, mode, lengths, e_mask):
             if m0 is not None:
                 memory = memory + _at(compute.free_response(model.system()[0], m0, steps, spec.order), lengths)
             memory = compute.poison(memory.unsqueeze(1), _at(after, lengths).unsqueeze(1), spec.order)[:, 0]
+        elif projects(model, mode, m0):
+            return dense_through_memory(model, u, xm, after, steps, lengths)
         else:
             memory = parallel_memory(model, u, mode, steps)
             if m0 is not None:

@@ -1,0 +1,94 @@
+"""The torch module's parallel paths give the numbers of mode ``step``: explicit ``fft``/``raw`` (which run as
+named, the whole sequence, even where only the last step is read), and a dense hidden cell computed through the
+projected impulse response (:func:`lmu_torch.forward.dense_through_memory`) without the memory tensor. Outputs, states and gradients
+(kernel, hidden weights, θ) are compared with mode ``step`` in float64, with padded lengths and NaN input too.
+"""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import lmu  # noqa: E402
+import lmu.testing as kit  # noqa: E402
+
+
+def _spec(**fields):
+    base = dict(memory_d=2, order=12, theta=15.0, input_d=3, hidden=lmu.Hidden("dense", 7, "tanh"),
+                input_to_hidden=True, return_sequences=True, dtype="float64")
+    return lmu.LMUSpec(**{**base, **fields})
+
+
+def _pair(spec, mode):
+    weights = kit.case_weights(spec)
+    return (lmu.build(spec, backend="torch", mode=mode, weights=weights),
+            lmu.build(spec, backend="torch", mode="step", weights=weights))
+
+
+def _grads(model, x, lengths=None):
+    model.zero_grad()
+    out, state = model(x, return_state=True, lengths=lengths)
+    torch.nan_to_num(out).pow(2).sum().backward()
+    return out.detach(), {k: v.detach() for k, v in state.items()}, \
+        {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("fields", [{}, {"trainable_theta": True}, {"input_to_hidden": False},
+                                    {"hidden": lmu.Hidden("dense", 12, "relu"), "memory_d": 1}],
+                         ids=["dense", "trainable-theta", "no-input-to-hidden", "units=order"])
+def test_dense_hidden_through_the_projected_impulse_response(fields):
+    from lmu_torch import forward
+
+    spec = _spec(**fields)
+    fast, slow = _pair(spec, "raw")
+    assert forward.projects(fast, "raw", None)
+    x = torch.from_numpy(np.random.default_rng(0).normal(size=(3, 40, 3)))
+    lengths = torch.tensor([40, 17, 1])
+    for given in (None, lengths):
+        (o1, s1, g1), (o2, s2, g2) = _grads(fast, x, given), _grads(slow, x, given)
+        torch.testing.assert_close(o1, o2, rtol=1e-9, atol=1e-9)
+        assert s1.keys() == s2.keys()
+        for k in s1:
+            torch.testing.assert_close(s1[k], s2[k], rtol=1e-9, atol=1e-9)
+        assert g1.keys() == g2.keys() and g1
+        for k in g1:
+            torch.testing.assert_close(g1[k], g2[k], rtol=1e-7, atol=1e-9, msg=k)
+
+
+def test_projected_path_puts_nan_where_stepping_does():
+    fast, slow = _pair(_spec(), "raw")
+    x = torch.from_numpy(np.random.default_rng(1).normal(size=(2, 30, 3)))
+    x[0, 11, 1] = float("nan")
+    x[1, 5, 0] = float("inf")
+    with torch.no_grad():
+        (o1, s1), (o2, s2) = fast(x, return_state=True), slow(x, return_state=True)
+    assert torch.equal(torch.isnan(o1), torch.isnan(o2)) and torch.isnan(o1[0, 11:]).all()
+    assert not torch.isnan(o1[0, :11]).any()
+    torch.testing.assert_close(o1[0, :11], o2[0, :11], rtol=1e-9, atol=1e-9)
+    assert torch.equal(torch.isnan(s1["memory"]), torch.isnan(s2["memory"]))
+
+
+def test_projected_path_is_causal_in_float32():
+    spec = _spec(dtype="float32", memory_d=1, input_d=1, order=32, theta=200.0)
+    model = lmu.build(spec, backend="torch", mode="raw", weights=kit.case_weights(spec)).eval()
+    x = torch.randn(2, 784, 1)
+    late = x.clone()
+    late[:, -1] = 1e30
+    with torch.no_grad():
+        assert torch.equal(model(x)[:, :-1], model(late)[:, :-1])
+
+
+@pytest.mark.parametrize("mode", ["fft", "raw"])
+@pytest.mark.parametrize("hidden", [None, lmu.Hidden("dense", 5, "relu")], ids=["no-hidden", "dense"])
+def test_parallel_modes_on_the_last_step_only_run_as_named(mode, hidden):
+    spec = _spec(hidden=hidden, return_sequences=False, input_to_hidden=False)
+    fast, slow = _pair(spec, mode)
+    assert fast.pick_mode(40) == mode  # an explicit mode is what runs (a user, or P3, measures that mode)
+    x = torch.from_numpy(np.random.default_rng(2).normal(size=(3, 40, 3)))
+    for lengths in (None, torch.tensor([40, 9, 2])):
+        (o1, s1, g1), (o2, s2, g2) = _grads(fast, x, lengths), _grads(slow, x, lengths)
+        torch.testing.assert_close(o1, o2, rtol=1e-9, atol=1e-9)
+        for k in s1:
+            torch.testing.assert_close(s1[k], s2[k], rtol=1e-9, atol=1e-9, msg=k)
+        for k in g1:
+            torch.testing.assert_close(g1[k], g2[k], rtol=1e-7, atol=1e-9, msg=k)
