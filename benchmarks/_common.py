@@ -130,9 +130,11 @@ def train_step(forward, params, x, y, lr=1e-3):
     ``params`` must hold every trainable parameter (the LMU's ``theta`` included when it is trainable)."""
     import torch
 
-    params = list(params)
-    opt = torch.optim.Adam(params, lr=lr)
-    loss_fn = torch.nn.CrossEntropyLoss()
+    return step_closure(forward, torch.optim.Adam(list(params), lr=lr), torch.nn.CrossEntropyLoss(), x, y)
+
+
+def step_closure(forward, opt, loss_fn, x, y):
+    """A closure running ``opt.zero_grad``, ``loss_fn(forward(x), y)``, backward and ``opt.step``."""
 
     def step():
         opt.zero_grad(set_to_none=True)

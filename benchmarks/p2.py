@@ -147,16 +147,7 @@ def torch_step(model, x, y, c):
         opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
     else:  # Keras' RMSprop defaults
         opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
-    loss_fn = nn.CrossEntropyLoss() if c["loss"] == "ce" else nn.MSELoss()
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step
+    return _common.step_closure(model, opt, nn.CrossEntropyLoss() if c["loss"] == "ce" else nn.MSELoss(), x, y)
 
 
 def allocated_bytes(step) -> int:

@@ -196,16 +196,7 @@ def build_torch(spec, mode, w, units):
 def torch_train_step(model, x, y):
     # Keras' RMSprop defaults, so that both optimizers do the same work (torch's own defaults differ)
     opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
-    loss_fn = nn.MSELoss()
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step
+    return _common.step_closure(model, opt, nn.MSELoss(), x, y)
 
 
 def torch_infer(model, x):
