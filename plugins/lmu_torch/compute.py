@@ -18,7 +18,7 @@ from lmu import legendre
 from .ops import TORCH
 
 __all__ = ["impulse_response", "fft_length", "block_size", "block_spectra", "memory_fft", "memory_raw", "memory_last",
-           "free_response", "clean", "poison", "convolve"]
+           "right_align", "free_response", "clean", "poison", "convolve"]
 
 
 class _ImpulseResponse(torch.autograd.Function):
@@ -174,18 +174,36 @@ def convolve(u: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
         return F.conv1d(x, kernel.flip(-1)).permute(0, 2, 1)
 
 
-def memory_last(u: torch.Tensor, H: torch.Tensor, lengths=None) -> torch.Tensor:
-    """Only the memory at the last (valid) step: one contraction with the reversed impulse response."""
+def right_align(u: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """``u (B, T, md)`` with each sequence moved so that its last valid step is step ``T − 1`` (zeros before its
+    first step; the steps after its length dropped): a gather of the input, no larger than it."""
     batch, steps, md = u.shape
-    if lengths is None:
-        m = torch.einsum("btd,to->bdo", u, H[:steps].flip(0))
-    else:
-        # H[L_b − 1 − s] for s < L_b, zero beyond: each sequence ends at its own step
-        s = torch.arange(steps, device=u.device)
-        idx = lengths.to(u.device)[:, None] - 1 - s[None, :]
-        Hg = torch.where((idx >= 0)[..., None], H[idx.clamp(min=0)], H.new_zeros(()))
-        m = torch.einsum("btd,bto->bdo", u, Hg)
-    return m.reshape(batch, md * H.shape[1])
+    source = torch.arange(steps, device=u.device)[None, :] - (steps - lengths.to(u.device))[:, None]
+    moved = u.gather(1, source.clamp(min=0).unsqueeze(-1).expand(batch, steps, md))
+    return torch.where((source >= 0).unsqueeze(-1), moved, torch.zeros((), dtype=u.dtype, device=u.device))
+
+
+def memory_last(u: torch.Tensor, H: torch.Tensor, lengths=None, carry: torch.Tensor | None = None) -> torch.Tensor:
+    """Only the memory at the last (valid) step: a contraction of the inputs with the reversed impulse response.
+
+    ``H`` covers every step, or, with ``carry = Ā^L`` for ``L = len(H)``, a chunk of ``L`` steps: the sequence is
+    then contracted chunk by chunk, the memory carried across chunks by ``m ← m Ā^Lᵀ + Σ_chunk H u``, so that what
+    is held grows with ``L``, not with ``T`` (``LAST_CHUNK`` in :mod:`lmu_torch.forward`). Each sequence with a
+    ``lengths`` entry is first right-aligned (:func:`right_align`), so it ends at the last step."""
+    batch, steps, md = u.shape
+    order = H.shape[1]
+    if lengths is not None:
+        u = right_align(u, lengths)
+    if carry is None:
+        return torch.einsum("btd,to->bdo", u, H[:steps].flip(0)).reshape(batch, md * order)
+    chunk = H.shape[0]
+    chunks = -(-steps // chunk)
+    u = F.pad(u, (0, 0, chunks * chunk - steps, 0))  # zeros in front change nothing
+    Hr = H.flip(0)
+    m = torch.einsum("btd,to->bdo", u[:, :chunk], Hr)
+    for c in range(1, chunks):
+        m = m @ carry.T + torch.einsum("btd,to->bdo", u[:, c * chunk:(c + 1) * chunk], Hr)
+    return m.reshape(batch, md * order)
 
 
 def free_response(A_bar: torch.Tensor, m0: torch.Tensor, steps: int, order: int) -> torch.Tensor:

@@ -7,12 +7,13 @@ its parameters' dtype. When the sequence length is symbolic (``torch.jit.trace``
 portable forms of :mod:`lmu_torch.portable` run instead, so that an exported program takes any length.
 """
 
+import numpy as np
 import torch
 
 from . import compute
 from .cell import _at, cell_step, hidden_sequence
 
-__all__ = ["forward_step", "forward_parallel", "memory_input", "dense_through_memory"]
+__all__ = ["forward_step", "forward_parallel", "memory_input", "dense_through_memory", "last_memory", "LAST_CHUNK"]
 
 
 def memory_input(model, e):
@@ -89,6 +90,25 @@ def parallel_memory(model, u, mode, steps):
     return compute.memory_raw(u, model.impulse(model.raw_length(steps)))
 
 
+#: ``last`` on more steps than this contracts chunks of this many, carrying the memory across them with ``Ā^L``:
+#: what it holds (``H``, the cache) then stays ``O(L · order)`` however long the sequence (``benchmarks/p2.py``
+#: does not cover it; ``benchmarks/last_memory.py`` prints the peak memory for T from 10³ to 10⁶).
+LAST_CHUNK = 16384
+
+
+def last_memory(model, u, steps, lengths):
+    """The memory at each sequence's last valid step, by one contraction or, beyond :data:`LAST_CHUNK` steps,
+    chunk by chunk (:func:`lmu_torch.compute.memory_last`)."""
+    if steps <= LAST_CHUNK:
+        return compute.memory_last(u, model.impulse(steps), lengths)
+    if model.theta is None:  # Ā^L from the float64 system
+        carry = model._cached(("carry", LAST_CHUNK), lambda: model._tensor(
+            np.linalg.matrix_power(model._numpy_system()[0], LAST_CHUNK)))
+    else:
+        carry = torch.linalg.matrix_power(model.system()[0].double(), LAST_CHUNK).to(model.compute_dtype)
+    return compute.memory_last(u, model.impulse(LAST_CHUNK), lengths, carry)
+
+
 def projects(model, mode, m0) -> bool:
     """Whether a ``raw`` call runs :func:`dense_through_memory`: a dense hidden cell no wider than the order (so the
     projected kernel is no larger than ``H``), no initial memory given, the cell in the compute dtype."""
@@ -138,7 +158,7 @@ def forward_parallel(model, x, st, mode, lengths, e_mask):
         e = xm * e_mask.unsqueeze(1) if e_mask is not None else xm
         u, after = compute.clean(memory_input(model, e))
         if mode == "last":
-            memory = compute.memory_last(u, model.impulse(steps), lengths)
+            memory = last_memory(model, u, steps, lengths)
             if m0 is not None:
                 memory = memory + _at(compute.free_response(model.system()[0], m0, steps, spec.order), lengths)
             memory = compute.poison(memory.unsqueeze(1), _at(after, lengths).unsqueeze(1), spec.order)[:, 0]

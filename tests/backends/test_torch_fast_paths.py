@@ -92,3 +92,26 @@ def test_parallel_modes_on_the_last_step_only_run_as_named(mode, hidden):
             torch.testing.assert_close(s1[k], s2[k], rtol=1e-9, atol=1e-9, msg=k)
         for k in g1:
             torch.testing.assert_close(g1[k], g2[k], rtol=1e-7, atol=1e-9, msg=k)
+
+
+@pytest.mark.parametrize("fields", [{}, {"trainable_theta": True}, {"hidden": None}], ids=["dense", "theta", "none"])
+def test_last_contracts_long_sequences_chunk_by_chunk(monkeypatch, fields):
+    from lmu_torch import forward
+
+    spec = _spec(return_sequences=False, input_to_hidden=False, **fields)
+    fast, slow = _pair(spec, "last")
+    x = torch.from_numpy(np.random.default_rng(4).normal(size=(3, 53, 3)))
+    monkeypatch.setattr(forward, "LAST_CHUNK", 8)  # 53 steps: 7 chunks, the first one padded
+    for lengths in (None, torch.tensor([53, 17, 45])):
+        (o1, s1, g1), (o2, s2, g2) = _grads(fast, x, lengths), _grads(slow, x, lengths)
+        torch.testing.assert_close(o1, o2, rtol=1e-9, atol=1e-9)
+        for k in s1:
+            torch.testing.assert_close(s1[k], s2[k], rtol=1e-9, atol=1e-9, msg=k)
+        for k in g1:
+            torch.testing.assert_close(g1[k], g2[k], rtol=1e-7, atol=1e-9, msg=k)
+    x[2, 40] = float("nan")  # within sequence 2's 45 steps: its outputs are NaN, the others untouched
+    lengths = torch.tensor([53, 17, 45])
+    with torch.no_grad():
+        o1, o2 = fast(x, lengths=lengths), slow(x, lengths=lengths)
+    assert torch.isnan(o1[2]).all() and torch.isfinite(o1[:2]).all()
+    torch.testing.assert_close(o1, o2, rtol=1e-9, atol=1e-9, equal_nan=True)
