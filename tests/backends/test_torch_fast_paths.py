@@ -1,7 +1,8 @@
 """The torch module's parallel paths give the numbers of mode ``step``: explicit ``fft``/``raw`` (which run as
-named, the whole sequence, even where only the last step is read), and a dense hidden cell computed through the
-projected impulse response (:func:`lmu_torch.forward.dense_through_memory`) without the memory tensor. Outputs, states and gradients
-(kernel, hidden weights, θ) are compared with mode ``step`` in float64, with padded lengths and NaN input too.
+named, the whole sequence, even where only the last step is read), a dense hidden cell computed through the
+projected impulse response (:func:`lmu_torch.forward.dense_through_memory`) without the memory tensor, and ``last``
+contracted chunk by chunk on long sequences. Outputs, states and gradients (kernel, hidden weights, θ) are compared
+with mode ``step`` in float64, with padded lengths and NaN input too.
 """
 
 import numpy as np
