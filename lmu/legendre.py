@@ -367,7 +367,8 @@ def propagate(A_bar, v, length: int, ops=NUMPY, block: int | None = 256):
     while filled < length:
         step = min(filled, block)
         n = min(step, length - filled)
-        out[filled : filled + n] = out[filled - step : filled - step + n] @ power_t
+        # a copy of the rows read: autograd saves it for the gradient of power_t, and the write below changes out
+        out[filled : filled + n] = (out[filled - step : filled - step + n] * 1.0) @ power_t
         filled += n
         if filled < length and filled <= block:
             power_t = power_t @ power_t

@@ -96,17 +96,20 @@ def parallel_memory(model, u, mode, steps):
 LAST_CHUNK = 16384
 
 
+def power(model, n: int):
+    """``Ā^n`` in the compute dtype: from the float64 system and cached per ``n`` when θ is fixed, else a
+    differentiable function of θ."""
+    if model.theta is None:
+        return model._cached(("power", n), lambda: model._tensor(np.linalg.matrix_power(model._numpy_system()[0], n)))
+    return torch.linalg.matrix_power(model.system()[0].double(), n).to(model.compute_dtype)
+
+
 def last_memory(model, u, steps, lengths):
     """The memory at each sequence's last valid step, by one contraction or, beyond :data:`LAST_CHUNK` steps,
     chunk by chunk (:func:`lmu_torch.compute.memory_last`)."""
     if steps <= LAST_CHUNK:
         return compute.memory_last(u, model.impulse(steps), lengths)
-    if model.theta is None:  # Ā^L from the float64 system
-        carry = model._cached(("carry", LAST_CHUNK), lambda: model._tensor(
-            np.linalg.matrix_power(model._numpy_system()[0], LAST_CHUNK)))
-    else:
-        carry = torch.linalg.matrix_power(model.system()[0].double(), LAST_CHUNK).to(model.compute_dtype)
-    return compute.memory_last(u, model.impulse(LAST_CHUNK), lengths, carry)
+    return compute.memory_last(u, model.impulse(LAST_CHUNK), lengths, power(model, LAST_CHUNK))
 
 
 def projects(model, mode, m0) -> bool:
@@ -159,7 +162,10 @@ def forward_parallel(model, x, st, mode, lengths, e_mask):
         u, after = compute.clean(memory_input(model, e))
         if mode == "last":
             memory = last_memory(model, u, steps, lengths)
-            if m0 is not None:
+            if m0 is not None and lengths is None:  # m0 (Ā^T)ᵀ: one matrix power, not T steps of free response
+                rows = m0.reshape(-1, spec.order) @ power(model, steps).T
+                memory = memory + rows.reshape(batch, -1)
+            elif m0 is not None:
                 memory = memory + _at(compute.free_response(model.system()[0], m0, steps, spec.order), lengths)
             memory = compute.poison(memory.unsqueeze(1), _at(after, lengths).unsqueeze(1), spec.order)[:, 0]
         elif projects(model, mode, m0):

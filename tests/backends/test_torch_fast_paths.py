@@ -116,3 +116,25 @@ def test_last_contracts_long_sequences_chunk_by_chunk(monkeypatch, fields):
         o1, o2 = fast(x, lengths=lengths), slow(x, lengths=lengths)
     assert torch.isnan(o1[2]).all() and torch.isfinite(o1[:2]).all()
     torch.testing.assert_close(o1, o2, rtol=1e-9, atol=1e-9, equal_nan=True)
+
+
+@pytest.mark.parametrize("mode", ["last", "fft", "raw"])
+@pytest.mark.parametrize("fields", [{}, {"trainable_theta": True}], ids=["fixed", "theta"])
+def test_parallel_modes_from_a_given_state(mode, fields):
+    # last without lengths adds m0 (Ā^T)ᵀ by one matrix power; the others the free response, which with a
+    # trainable θ once failed in backward (legendre.propagate wrote into rows autograd had saved)
+    spec = _spec(return_sequences=False, input_to_hidden=False, **fields)
+    fast, slow = _pair(spec, mode)
+    rng = np.random.default_rng(5)
+    x = torch.from_numpy(rng.normal(size=(3, 30, 3)))
+    m0 = {"memory": torch.from_numpy(rng.normal(size=(3, spec.memory_d * spec.order))),
+          "hidden": torch.from_numpy(rng.normal(size=(3, spec.hidden.units)))}
+    for lengths in (None, torch.tensor([30, 11, 4])):
+        fast.zero_grad(), slow.zero_grad()
+        (o1, s1), (o2, s2) = (m(x, state=m0, return_state=True, lengths=lengths) for m in (fast, slow))
+        torch.testing.assert_close(o1, o2, rtol=1e-9, atol=1e-9)
+        torch.testing.assert_close(s1["memory"], s2["memory"], rtol=1e-9, atol=1e-9)
+        (o1.sum() + s1["memory"].sum()).backward()
+        (o2.sum() + s2["memory"].sum()).backward()
+        for (name, p1), p2 in zip(fast.named_parameters(), slow.parameters()):
+            torch.testing.assert_close(p1.grad, p2.grad, rtol=1e-7, atol=1e-9, msg=name)
