@@ -147,6 +147,15 @@ def _at(seq, lengths):
     return seq.gather(1, idx).squeeze(1)
 
 
+def _zero_past(seq, lengths):
+    """``seq (B, T, n)`` with the steps at or past each sequence's length set to zero (``seq`` itself without
+    ``lengths``), as ``pad_packed_sequence`` gives."""
+    if lengths is None:
+        return seq
+    valid = torch.arange(seq.shape[1], device=seq.device)[None, :] < lengths.to(seq.device)[:, None]
+    return torch.where(valid.unsqueeze(-1), seq, torch.zeros((), dtype=seq.dtype, device=seq.device))
+
+
 def hidden_sequence(hidden, module, z, h, c, lengths=None):
     """The hidden cell over a whole sequence ``z (B, T, z_d)`` once the memory is known for every step.
 
@@ -155,11 +164,7 @@ def hidden_sequence(hidden, module, z, h, c, lengths=None):
     act = ACTIVATIONS[hidden.activation]
     if hidden.kind == "dense":
         out = act(module(z))
-        last = _at(out, lengths)
-        if lengths is not None:
-            valid = torch.arange(z.shape[1], device=z.device)[None, :] < lengths.to(z.device)[:, None]
-            out = torch.where(valid.unsqueeze(-1), out, torch.zeros((), dtype=out.dtype, device=out.device))
-        return out, last, c
+        return _zero_past(out, lengths), _at(out, lengths), c
     if is_fused(hidden):
         # Fused cells run in the parameters' dtype: autocast's half-precision RNN kernels are not available on
         # every device (oneDNN refuses bf16 LSTM), and the recurrence is where precision matters most.

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from . import compute
-from .cell import _at, cell_step, hidden_sequence
+from .cell import _at, _zero_past, cell_step, hidden_sequence
 
 __all__ = ["forward_step", "forward_parallel", "memory_input", "dense_through_memory", "last_memory", "LAST_CHUNK"]
 
@@ -124,7 +124,7 @@ def dense_through_memory(model, u, xm, after, steps, lengths):
     """A dense hidden cell over every step without the memory tensor: ``act(m_t W_m + x_t W_x + b)`` where
     ``m_t W_m = Σ_s u_s (H[t−s] W_m)``, so the input is convolved with the impulse response already projected
     through the cell's kernel, ``(L, md, units)``, and the ``(B, T, md·order)`` memory never exists. The memory
-    state (the last valid step's) is one contraction, as in ``last``. Non-finite input poisons the
+    state (the last valid step's) is :func:`last_memory`, as in ``last``. Non-finite input poisons the
     pre-activation from its step on (a dense kernel spreads one NaN row of the memory to every unit)."""
     from .cell import ACTIVATIONS
 
@@ -140,13 +140,9 @@ def dense_through_memory(model, u, xm, after, steps, lengths):
         pre = pre + model.hidden.bias.to(dt)
     pre = compute.poison(pre, after.any(-1, keepdim=True), units)
     out = ACTIVATIONS[spec.hidden.activation](pre)
-    memory = compute.memory_last(u, model.impulse(steps), lengths)
+    memory = last_memory(model, u, steps, lengths)
     memory = compute.poison(memory.unsqueeze(1), _at(after, lengths).unsqueeze(1), order)[:, 0]
-    new = {"memory": memory, "hidden": _at(out, lengths)}
-    if lengths is not None:
-        valid = torch.arange(steps, device=out.device)[None, :] < lengths.to(out.device)[:, None]
-        out = torch.where(valid.unsqueeze(-1), out, torch.zeros((), dtype=out.dtype, device=out.device))
-    return out, new
+    return _zero_past(out, lengths), {"memory": memory, "hidden": _at(out, lengths)}
 
 
 def forward_parallel(model, x, st, mode, lengths, e_mask):
@@ -187,10 +183,7 @@ def forward_parallel(model, x, st, mode, lengths, e_mask):
     z = torch.cat([memory, xm], dim=2) if spec.input_to_hidden else memory
     new = {"memory": _at(memory, lengths)}
     if spec.hidden is None:
-        if lengths is not None:
-            valid = torch.arange(steps, device=z.device)[None, :] < lengths.to(z.device)[:, None]
-            z = torch.where(valid.unsqueeze(-1), z, torch.zeros((), dtype=z.dtype, device=z.device))
-        return z, new
+        return _zero_past(z, lengths), new
     cast = model.hidden_dtype
     c0 = st["cell"].to(cast) if "cell" in st else None
     out, h, c = hidden_sequence(spec.hidden, model.hidden, z.to(cast), st["hidden"].to(cast), c0, lengths)

@@ -34,6 +34,17 @@ def _grads(model, x, lengths=None):
         {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
+def _assert_same(fast, slow, x, lengths=None):
+    """Outputs, states and gradients of ``fast`` equal those of ``slow`` (mode ``step``); returns both sides'."""
+    (o1, s1, g1), (o2, s2, g2) = _grads(fast, x, lengths), _grads(slow, x, lengths)
+    torch.testing.assert_close(o1, o2, rtol=1e-9, atol=1e-9)
+    for k in s1:
+        torch.testing.assert_close(s1[k], s2[k], rtol=1e-9, atol=1e-9, msg=k)
+    for k in g1:
+        torch.testing.assert_close(g1[k], g2[k], rtol=1e-7, atol=1e-9, msg=k)
+    return (s1, g1), (s2, g2)
+
+
 @pytest.mark.parametrize("fields", [{}, {"trainable_theta": True}, {"input_to_hidden": False},
                                     {"hidden": lmu.Hidden("dense", 12, "relu"), "memory_d": 1}],
                          ids=["dense", "trainable-theta", "no-input-to-hidden", "units=order"])
@@ -46,14 +57,9 @@ def test_dense_hidden_through_the_projected_impulse_response(fields):
     x = torch.from_numpy(np.random.default_rng(0).normal(size=(3, 40, 3)))
     lengths = torch.tensor([40, 17, 1])
     for given in (None, lengths):
-        (o1, s1, g1), (o2, s2, g2) = _grads(fast, x, given), _grads(slow, x, given)
-        torch.testing.assert_close(o1, o2, rtol=1e-9, atol=1e-9)
+        (s1, g1), (s2, g2) = _assert_same(fast, slow, x, given)
         assert s1.keys() == s2.keys()
-        for k in s1:
-            torch.testing.assert_close(s1[k], s2[k], rtol=1e-9, atol=1e-9)
         assert g1.keys() == g2.keys() and g1
-        for k in g1:
-            torch.testing.assert_close(g1[k], g2[k], rtol=1e-7, atol=1e-9, msg=k)
 
 
 def test_projected_path_puts_nan_where_stepping_does():
@@ -87,12 +93,7 @@ def test_parallel_modes_on_the_last_step_only_run_as_named(mode, hidden):
     assert fast.pick_mode(40) == mode  # an explicit mode is what runs (a user, or P3, measures that mode)
     x = torch.from_numpy(np.random.default_rng(2).normal(size=(3, 40, 3)))
     for lengths in (None, torch.tensor([40, 9, 2])):
-        (o1, s1, g1), (o2, s2, g2) = _grads(fast, x, lengths), _grads(slow, x, lengths)
-        torch.testing.assert_close(o1, o2, rtol=1e-9, atol=1e-9)
-        for k in s1:
-            torch.testing.assert_close(s1[k], s2[k], rtol=1e-9, atol=1e-9, msg=k)
-        for k in g1:
-            torch.testing.assert_close(g1[k], g2[k], rtol=1e-7, atol=1e-9, msg=k)
+        _assert_same(fast, slow, x, lengths)
 
 
 @pytest.mark.parametrize("fields", [{}, {"trainable_theta": True}, {"hidden": None}], ids=["dense", "theta", "none"])
@@ -104,12 +105,7 @@ def test_last_contracts_long_sequences_chunk_by_chunk(monkeypatch, fields):
     x = torch.from_numpy(np.random.default_rng(4).normal(size=(3, 53, 3)))
     monkeypatch.setattr(forward, "LAST_CHUNK", 8)  # 53 steps: 7 chunks, the first one padded
     for lengths in (None, torch.tensor([53, 17, 45])):
-        (o1, s1, g1), (o2, s2, g2) = _grads(fast, x, lengths), _grads(slow, x, lengths)
-        torch.testing.assert_close(o1, o2, rtol=1e-9, atol=1e-9)
-        for k in s1:
-            torch.testing.assert_close(s1[k], s2[k], rtol=1e-9, atol=1e-9, msg=k)
-        for k in g1:
-            torch.testing.assert_close(g1[k], g2[k], rtol=1e-7, atol=1e-9, msg=k)
+        _assert_same(fast, slow, x, lengths)
     x[2, 40] = float("nan")  # within sequence 2's 45 steps: its outputs are NaN, the others untouched
     lengths = torch.tensor([53, 17, 45])
     with torch.no_grad():
