@@ -186,8 +186,9 @@ def hidden_sequence(hidden, module, z, h, c, lengths=None):
     zw = F.linear(z, module.weight_ih_l0, _bias(module))
     outs = []
     rec = ACTIVATIONS[hidden.recurrent_activation]
-    for t in range(z.shape[1]):
-        pre = zw[:, t] + F.linear(h, module.weight_hh_l0)
+    # unbind, not zw[:, t]: each indexing's backward would add a zero-filled (B, T, gates) gradient, T of them
+    for t, zw_t in enumerate(zw.unbind(1)):
+        pre = zw_t + F.linear(h, module.weight_hh_l0)
         if hidden.kind == "rnn":
             h_new, c_new = act(pre), c
         else:

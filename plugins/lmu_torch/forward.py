@@ -40,8 +40,10 @@ def forward_step(model, x, st, lengths, e_mask, r_mask):
         c = c.to(cell_dtype) if c is not None else None
     lengths_dev = lengths.to(x.device) if lengths is not None else None
     outs = []
-    for t in range(steps):
-        xt = x[:, t].to(dt)
+    # unbind, not x[:, t]: when x requires grad (an LMU stacked on another layer), each indexing's backward would
+    # add a zero-filled gradient of all of x, T of them per step (19 s instead of 0.6 s at T 784, batch 100)
+    for t, xt in enumerate(x.unbind(1)):
+        xt = xt.to(dt)
         with torch.autocast(x.device.type, enabled=False):
             e = torch.cat([xt, h.to(dt)], dim=1) if spec.hidden_to_memory else xt
             if e_mask is not None:
