@@ -3,11 +3,13 @@
 ``lmu_torch.modes`` keeps the result as a committed table (``CPU_TABLE``) and ``auto`` picks, for a call, the mode
 that was fastest at the nearest measured shape. This script prints the table to paste there, with the times behind
 each choice. Grid: the hidden cell (none or a dense cell, every step out; a SimpleRNN, last step out), memory_d,
-order, T and the kernel ``raw`` convolves with (θ = T, so the whole sequence, or θ = T/8); batch 16, input 4,
-SimpleRNN/dense 64 units, Adam on the mean square of the output. Each shape's modes are timed in turns
-(``_common.measure``, median of ``--repeats``).
+order, T and the kernel ``raw`` convolves with (θ = T, so the whole sequence, or θ = T/8) at batch 16, and
+order 256 with θ = T at batch 100 (input 4, SimpleRNN/dense 64 units), and psMNIST's own LMU (input 1,
+input_to_hidden, SimpleRNN 212) at batch 100 for T 256, 784, 1024; Adam on the mean square of the output. Each
+shape's modes are timed in turns (``_common.measure``, median of ``--repeats``, default 3 at batch 16 and 2 above);
+about 25 minutes on 2 cores.
 
-    python benchmarks/auto_modes.py [--repeats 3] [--json auto_modes.json]
+    python benchmarks/auto_modes.py [--repeats 3] [--parts grid16,grid100,psmnist] [--json auto_modes.json]
 """
 
 import itertools
@@ -20,17 +22,29 @@ lmu, lmu_torch, torch = _common.setup()
 
 MODES = ("step", "raw", "fft")
 KINDS = ("none", "dense", "rnn")
+PARTS = ("grid16", "grid100", "psmnist")
 
 
-def spec_of(kind, md, order, steps, theta_div):
-    hidden = {"none": None, "dense": lmu.Hidden("dense", 64, "relu"), "rnn": lmu.Hidden("rnn", 64)}[kind]
-    return lmu.LMUSpec(input_d=4, memory_d=md, order=order, theta=float(steps // theta_div), hidden=hidden,
-                       return_sequences=kind != "rnn")
+def spec_of(kind, md, order, steps, theta_div, units=64):
+    hidden = {"none": None, "dense": lmu.Hidden("dense", units, "relu"), "rnn": lmu.Hidden("rnn", units)}[kind]
+    psmnist = units == 212  # psMNIST's own LMU: input 1, input_to_hidden
+    return lmu.LMUSpec(input_d=1 if psmnist else 4, memory_d=md, order=order, theta=float(steps // theta_div),
+                       hidden=hidden, input_to_hidden=psmnist, return_sequences=kind != "rnn")
 
 
-def row(kind, md, order, steps, theta_div, repeats):
-    spec = spec_of(kind, md, order, steps, theta_div)
-    x = torch.randn(16, steps, 4, generator=torch.Generator().manual_seed(0))
+def shapes(part):
+    """``(kind, memory_d, order, T, θ divisor, batch, units)`` of one part of the grid."""
+    if part == "grid16":  # the whole grid at batch 16
+        return [(k, md, o, t, d, 16, 64) for k, md, o, t, d in
+                itertools.product(KINDS, (1, 16), (64, 256), (256, 1024), (1, 8))]
+    if part == "grid100":  # order 256, θ = T at batch 100
+        return [(k, md, 256, t, 1, 100, 64) for k, md, t in itertools.product(KINDS, (1, 16), (256, 1024))]
+    return [("rnn", 1, 256, t, 1, 100, 212) for t in (256, 784, 1024)]  # psMNIST's LMU and cell, batch 100
+
+
+def row(kind, md, order, steps, theta_div, batch, units, repeats):
+    spec = spec_of(kind, md, order, steps, theta_div, units)
+    x = torch.randn(batch, steps, spec.input_d, generator=torch.Generator().manual_seed(0))
     closures = {}
     for mode in MODES:
         model = lmu.build(spec, backend="torch", mode=mode)
@@ -46,25 +60,29 @@ def row(kind, md, order, steps, theta_div, repeats):
         closures[mode] = step
     times = _common.measure(closures, torch.device("cpu"), repeats, 1)
     ms = {m: round(times[m]["ms"], 1) for m in MODES}
-    return dict(kind=kind, memory_d=md, order=order, steps=steps, kernel=model.raw_length(steps), ms=ms,
-                fastest=min(ms, key=ms.get))
+    return dict(kind=kind, memory_d=md, order=order, steps=steps, kernel=model.raw_length(steps), batch=batch,
+                units=units if kind != "none" else 1, ms=ms, fastest=min(ms, key=ms.get))
 
 
 def main():
     p = _common.parser(__doc__)
+    p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated parts of the grid ({', '.join(PARTS)})")
     args = p.parse_args()
     rows = []
-    grid = itertools.product(KINDS, (1, 16), (64, 256), (256, 1024), (1, 8))
-    for kind, md, order, steps, theta_div in grid:
-        r = row(kind, md, order, steps, theta_div, args.repeats or 3)
-        rows.append(r)
-        print(f"{kind:6} md {md:3} order {order:4} T {steps:5} kernel {r['kernel']:5}  "
-              + "  ".join(f"{m} {r['ms'][m]:8.1f}" for m in MODES) + f"  -> {r['fastest']}", flush=True)
+    row("rnn", 1, 64, 64, 1, 16, 64, 1)  # discarded: the process's first training steps pay one-time costs
+    for part in args.parts.split(","):
+        for kind, md, order, steps, theta_div, batch, units in shapes(part):
+            rows.append(r := row(kind, md, order, steps, theta_div, batch, units,
+                                 args.repeats or (3 if batch <= 16 else 2)))
+            print(f"{kind:6} md {md:3} order {order:4} T {steps:5} kernel {r['kernel']:5} batch {batch:4} units "
+                  f"{r['units']:4}  " + "  ".join(f"{m} {r['ms'][m]:8.1f}" for m in MODES) + f"  -> {r['fastest']}",
+                  flush=True)
     print(f"\n# {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch "
           f"{torch.__version__}")
-    print("CPU_TABLE = (  # (kind, memory_d, order, T, kernel) -> fastest")
+    print("CPU_TABLE = (  # (kind, memory_d, order, T, kernel, batch, units, fastest)")
     for r in rows:
-        print(f"    ({r['kind']!r}, {r['memory_d']}, {r['order']}, {r['steps']}, {r['kernel']}, {r['fastest']!r}),")
+        print(f"    ({r['kind']!r}, {r['memory_d']}, {r['order']}, {r['steps']}, {r['kernel']}, {r['batch']}, "
+              f"{r['units']}, {r['fastest']!r}),")
     print(")")
     if args.json:
         with open(args.json, "w") as f:

@@ -17,8 +17,9 @@ from lmu import legendre
 from lmu.spec import COMPUTE_DTYPES, SPEC_FIELDS as FIELDS, LMUSpec
 from lmu.weights import LMUWeights, conform, weight_shapes
 
-from . import compute
+from . import compute, modes
 from .cell import build_hidden, hidden_weights, set_hidden_weights
+from .modes import RAW_MAX_KERNEL  # noqa: F401  (its old home; lmu_torch.modes holds it)
 
 __all__ = ["LMU", "RAW_MAX_KERNEL", "native_spec"]
 
@@ -27,10 +28,6 @@ _MEMORY_NAMES = ("kernel", "bias", "recurrent_kernel", "theta")
 # resolution; float64 needs a far longer tail to stay within the kit's 1e-9.
 _RAW_TOL = {torch.float32: 1e-7, torch.float64: 1e-13}
 _NO_TRUNCATION = 1 << 62
-#: The longest kernel ``auto`` convolves directly (``raw``); beyond it the blocked FFT (``fft``) is faster on a CPU
-#: (``python benchmarks/torch_causality.py``: T = 4096 raw 1.6 s vs fft 1.8 s, T = 16384 raw 6.0 s vs fft 3.1 s,
-#: order 256, 2 threads).
-RAW_MAX_KERNEL = 8192
 # spec fields that the native constructor takes under torch's names (or as its own arguments)
 _NATIVE = ("input_d", "memory_d", "order", "theta", "hidden", "dtype")
 
@@ -277,8 +274,8 @@ class LMU(nn.Module):
 
         With trainable θ the length is measured once at a reference θ and scaled with θ (H is a function of t/θ),
         with a 10% margin; it is measured again when θ leaves [θ_ref/2, 2 θ_ref]. Reading θ is a host sync, so
-        ``raw`` with trainable θ convolves with the whole of H up to :data:`RAW_MAX_KERNEL` steps instead
-        (:meth:`raw_length`).
+        ``raw`` with trainable θ convolves with the whole of H up to :data:`lmu_torch.modes.RAW_MAX_KERNEL` steps
+        instead (:meth:`raw_length`).
         """
         spec = self.lmu_spec
         tol = _RAW_TOL.get(self.compute_dtype, 1e-7)
@@ -299,18 +296,22 @@ class LMU(nn.Module):
 
     def raw_length(self, steps: int) -> int:
         """The length of ``H`` that ``raw`` convolves with for ``steps`` steps: all of it up to the truncation, or
-        with trainable θ all ``steps`` (no host sync) while that is at most :data:`RAW_MAX_KERNEL`."""
-        if self.theta is not None and steps <= RAW_MAX_KERNEL:
+        with trainable θ all ``steps`` (no host sync) while that is at most
+        :data:`lmu_torch.modes.RAW_MAX_KERNEL`."""
+        if self.theta is not None and steps <= modes.RAW_MAX_KERNEL:
             return steps
         return min(self.truncation(), steps)
 
     # ------------------------------------------------------------------------------------------------ forward
-    def pick_mode(self, steps: int, lengths=None) -> str:
-        """The mode ``auto`` runs for a sequence of ``steps`` (explicit modes are returned as they are).
+    def pick_mode(self, steps: int, lengths=None, *, batch: int | None = None) -> str:
+        """The mode ``auto`` runs for a batch of ``batch`` sequences of ``steps`` on the module's device (explicit
+        modes are returned as they are).
 
         ``step`` for one step or a spec that is not LTI; ``last`` when only the last step's memory is needed;
-        else ``raw`` while the kernel it convolves with (:meth:`raw_length`) is at most :data:`RAW_MAX_KERNEL`
-        steps, and ``fft`` beyond (measured by ``benchmarks/torch_causality.py``)."""
+        else, by :func:`lmu_torch.modes.pick`, a pure function of the device type and the shapes: on a CPU the
+        fastest of ``step``, ``raw`` and ``fft`` at the nearest shape measured (``lmu_torch.modes.CPU_TABLE``;
+        ``batch`` None is taken as the table's 16), elsewhere ``raw`` while the kernel it convolves with
+        (:meth:`raw_length`) is at most :data:`lmu_torch.modes.RAW_MAX_KERNEL` steps, and ``fft`` beyond."""
         if lengths is not None:
             warnings.warn("LMU.pick_mode(steps, lengths): lengths never changed the choice and is deprecated; it "
                           "will be removed in lmu 0.6", DeprecationWarning, stacklevel=2)
@@ -321,7 +322,7 @@ class LMU(nn.Module):
             return "step"
         if not spec.return_sequences and (spec.hidden is None or spec.hidden.kind == "dense"):
             return "last"
-        return "raw" if self.raw_length(steps) <= RAW_MAX_KERNEL else "fft"
+        return modes.pick(self._probe.device.type, spec, steps, self.raw_length(steps), batch)
 
     def forward(self, x, state=None, return_state: bool = False, lengths=None):
         """Run a batch ``x (batch, T, input_d)`` (``(T, batch, input_d)`` with ``batch_first=False``); see the class
@@ -354,7 +355,7 @@ class LMU(nn.Module):
             out, new = portable.forward(self, x, st, given, lengths, e_mask, r_mask)
         else:
             self._warm()
-            mode = self.pick_mode(steps)
+            mode = self.pick_mode(steps, batch=batch)
             if mode == "step":
                 out, new = forward.forward_step(self, x, st, lengths, e_mask, r_mask)
             else:

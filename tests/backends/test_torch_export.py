@@ -79,11 +79,11 @@ def test_every_mode_exports_and_runs_at_another_length(mode, exporter, tmp_path)
 
 @pytest.mark.parametrize("exporter", ["torch.export", "onnx"])
 def test_auto_exports_on_both_sides_of_its_switch(exporter, tmp_path, monkeypatch):
-    """``auto`` picks raw below :data:`lmu_torch.module.RAW_MAX_KERNEL` steps of kernel and fft above: one
-    exported program answers like the eager module on both sides."""
-    from lmu_torch import module as torch_module
+    """``auto`` picks raw below :data:`lmu_torch.modes.RAW_MAX_KERNEL` steps of kernel and fft above (on a CPU
+    where the table says raw): one exported program answers like the eager module on both sides."""
+    from lmu_torch import modes
 
-    monkeypatch.setattr(torch_module, "RAW_MAX_KERNEL", 16)
+    monkeypatch.setattr(modes, "RAW_MAX_KERNEL", 16)
     spec = lmu.LMUSpec(memory_d=1, order=8, theta=10.0, input_d=1, hidden=lmu.Hidden("rnn", 4),
                        return_sequences=True)
     model = _model(spec, "auto")
