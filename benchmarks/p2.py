@@ -25,7 +25,10 @@ median of ``--repeats`` after a warm-up (which includes Keras' tracing). Threads
 Roofline: for each torch row the script also measures, with torch's profiler, the bytes its training step
 allocates (each allocated byte is written once and read at least once), and the machine's copy bandwidth (a
 256 MiB ``copy_``); ``bytes / bandwidth`` is the least time that traffic can take. The column "at copy speed"
-is that time over the measured step time: near 1 the step is bound by memory traffic.
+is that time over the measured step time: near 1 the step is bound by memory traffic. Beside it, the compute
+side: the GFLOP of the step's matrix products and convolutions (the profiler's count; FFTs and elementwise work
+are not counted) over the rate of one large float32 matrix product (2048², best of 6), "GEMM floor": near the
+step time, the step is bound by arithmetic at the best rate this CPU reaches.
 
 Two facts of the machine are reported rather than hidden. keras-lmu's ``conv_mode="raw"`` aborts TensorFlow 2.21
 with oneDNN on some CPUs (a failed check in its oneDNN convolution): the script tries it in a child process first,
@@ -150,8 +153,10 @@ def torch_step(model, x, y, c):
     return _common.step_closure(model, opt, nn.CrossEntropyLoss() if c["loss"] == "ce" else nn.MSELoss(), x, y)
 
 
-def allocated_bytes(step) -> int:
-    """Bytes the step allocates on the CPU (torch profiler, positive allocations summed)."""
+def allocated_bytes(step) -> tuple[int, float]:
+    """Bytes the step allocates on the CPU (torch profiler, positive allocations summed), and the floating-point
+    operations of its matrix products and convolutions (the profiler's count; FFTs and elementwise work are not
+    counted, so it is a lower bound)."""
     from torch.profiler import ProfilerActivity, profile
 
     sys.stdout.flush()
@@ -160,14 +165,15 @@ def allocated_bytes(step) -> int:
     try:  # the profiler prints start/stop lines from C++: to /dev/null
         os.dup2(null, 1)
         os.dup2(null, 2)
-        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True, with_flops=True) as prof:
             step()
     finally:
         os.dup2(saved[0], 1)
         os.dup2(saved[1], 2)
         for fd in saved + [null]:
             os.close(fd)
-    return int(sum(max(0, e.self_cpu_memory_usage) for e in prof.key_averages()))
+    events = prof.key_averages()
+    return int(sum(max(0, e.self_cpu_memory_usage) for e in events)), float(sum(e.flops or 0 for e in events))
 
 
 def copy_bandwidth() -> float:
@@ -180,6 +186,17 @@ def copy_bandwidth() -> float:
         dst.copy_(src)
         best = min(best, time.perf_counter() - start)
     return 2 * src.numel() * 4 / best
+
+
+def gemm_rate() -> float:
+    """Floating-point operations per second of a large float32 matrix product (2048², best of 5)."""
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    best = float("inf")
+    for _ in range(6):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * 2048**3 / best
 
 
 def reference(keras_model, c, x):
@@ -195,7 +212,7 @@ def pairs_of(c, allowed) -> list[tuple[str, str]]:
     return [("auto", k) for k in c["keras_modes"] if k in allowed]
 
 
-def run(tf, keras, keras_lmu, c, args, bandwidth, allowed) -> list[dict]:
+def run(tf, keras, keras_lmu, c, args, bandwidth, allowed, rate) -> list[dict]:
     pairs = pairs_of(c, allowed)
     if not pairs:
         return []
@@ -226,7 +243,7 @@ def run(tf, keras, keras_lmu, c, args, bandwidth, allowed) -> list[dict]:
                 for m, t in tmodels.items()}
     errs.update({f"keras {m}": float(np.abs(np.asarray(k(xk[:n], training=False), np.float64) - ref).max()) / scale
                  for m, k in kmodels.items()})
-    runs_as = {m: t.body.pick_mode(c["T"]) if hasattr(t, "body") else t[0].pick_mode(c["T"])
+    runs_as = {m: (t.body if hasattr(t, "body") else t[0]).pick_mode(c["T"], batch=c["batch"])
                for m, t in tmodels.items()}
     print(f"\n{c['name']}: memory_d {c['md']}, order {c['order']}, theta {c['theta']:g}, input {c['input_d']}, "
           f"T {c['T']}, batch {c['batch']}, hidden {c['hidden'] or ('SimpleRNN 212' if c['rnn_hidden'] else None)}, "
@@ -246,15 +263,18 @@ def run(tf, keras, keras_lmu, c, args, bandwidth, allowed) -> list[dict]:
         pairs = [min(pairs, key=lambda pair: times[f"keras {pair[1]}"]["ms"])]
     for tmode, kmode in pairs:
         t_ms, k_ms = times[f"torch {tmode}"]["ms"], times[f"keras {kmode}"]["ms"]
-        moved = allocated_bytes(t_fn[tmode])
+        moved, flops = allocated_bytes(t_fn[tmode])
         floor_ms = 2 * moved / bandwidth * 1e3
+        flop_ms = flops / rate * 1e3
         goal = None if c["name"].endswith("-seq") else GOAL
         peer = f"keras-lmu {kmode}{args.peer_note}"
         rows.append(dict(row=c["name"], torch=f"{tmode} ({runs_as[tmode]})", peer=peer,
                          torch_ms=t_ms, peer_ms=k_ms, ratio=t_ms / k_ms, goal=goal, allocated_mb=moved / 1e6,
-                         copy_floor_ms=floor_ms, at_copy_speed=floor_ms / t_ms, error=errs))
+                         copy_floor_ms=floor_ms, at_copy_speed=floor_ms / t_ms, gflop=flops / 1e9,
+                         gemm_floor_ms=flop_ms, error=errs))
         print(f"  torch {tmode}: {t_ms:.1f} ms, keras-lmu {kmode}: {k_ms:.1f} ms, ratio {t_ms / k_ms:.2f}; torch "
-              f"allocates {moved / 1e6:.0f} MB a step: {floor_ms:.1f} ms at copy speed", flush=True)
+              f"allocates {moved / 1e6:.0f} MB a step: {floor_ms:.1f} ms at copy speed; its matrix products and "
+              f"convolutions are {flops / 1e9:.1f} GFLOP: {flop_ms:.1f} ms at the large-GEMM rate", flush=True)
     del kmodels, tmodels, t_fn, k_fn, fast
     keras.backend.clear_session()
     gc.collect()
@@ -338,29 +358,31 @@ def main():
            "keras": keras.__version__, "keras_lmu": klv.version, "lmu": lmu.__version__, "numpy": np.__version__,
            "python": platform.python_version(), "date": time.strftime("%Y-%m-%d"), "command": " ".join(sys.argv),
            "malloc": " ".join(f"{k}={os.environ[k]}" for k in RETAIN if k in os.environ) or "glibc default"}
-    bandwidth = copy_bandwidth()
+    bandwidth, rate = copy_bandwidth(), gemm_rate()
     if not child:
         print("P2 torch vs keras-lmu on the CPU, training steps; ratio = torch ms / keras-lmu ms (lower is better)")
         print(", ".join(f"{k} {v}" for k, v in env.items()))
         print(f"copy bandwidth {bandwidth / 1e9:.1f} GB/s (read + write of a 256 MiB copy_, best of 6); load average "
-              f"{os.getloadavg()[0]:.2f}" + ("   [--quick: not the goal's sizes]" if args.quick else ""), flush=True)
+              f"{os.getloadavg()[0]:.2f}; large-GEMM rate {rate / 1e9:.0f} GFLOP/s (float32 2048², best of 6)"
+              + ("   [--quick: not the goal's sizes]" if args.quick else ""), flush=True)
     wanted = args.only.split(",")
     rows = []
     for c in configs(args.quick):
         if c["name"].split("-")[0] in wanted:
-            rows += run(tf, keras, keras_lmu, c, args, bandwidth, allowed)
+            rows += run(tf, keras, keras_lmu, c, args, bandwidth, allowed, rate)
     if child:
         _common.write_json(args.json, {"rows": rows})
         return
     if not raw_here:
         rows = merge(rows, raw_without_onednn(args))
     print(f"\n{'row':<8}{'torch mode (runs as)':<22}{'peer':<28}{'torch ms':>10}{'peer ms':>10}{'ratio':>7}"
-          f"{'goal':>7}  {'torch MB':>9}{'at copy speed':>15}")
+          f"{'goal':>7}  {'torch MB':>9}{'at copy speed':>15}{'GFLOP':>7}{'GEMM floor':>11}")
     for r in rows:
         verdict = "info" if r["goal"] is None else "met" if r["ratio"] <= r["goal"] else "NOT met"
         print(f"{r['row']:<8}{r['torch']:<22}{r['peer']:<28}{r['torch_ms']:>10.1f}{r['peer_ms']:>10.1f}"
               f"{r['ratio']:>7.2f}{'-' if r['goal'] is None else '<= ' + str(r['goal']):>7}"
-              f"  {r['allocated_mb']:>9.0f}{r['copy_floor_ms']:>8.1f} ms {r['at_copy_speed']:>4.0%}  {verdict}")
+              f"  {r['allocated_mb']:>9.0f}{r['copy_floor_ms']:>8.1f} ms {r['at_copy_speed']:>4.0%}"
+              f"{r['gflop']:>7.1f}{r['gemm_floor_ms']:>8.1f} ms  {verdict}")
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
     _common.write_json(args.json, {"benchmark": "p2", "env": env, "bandwidth": bandwidth, "rows": rows,
                                    "quick": args.quick, "keras_raw_with_onednn": raw_here})
