@@ -81,7 +81,7 @@ def main():
     print(f"LMU model parameters: {canonical:,} canonical (keras-lmu layout; {expect}); {torch_count:,} torch "
           f"parameters")
     print(f"LSTM model parameters: {_common.param_count(models['lstm']):,}")
-    auto_picks = models["auto"].lmu.pick_mode(T)
+    auto_picks = models["auto"].lmu.pick_mode(T, batch=batch)
     print(f"mode 'auto' runs as {auto_picks!r} at T={T}")
 
     with torch.no_grad():  # both modes compute the same function: a sanity check, not part of the timing

@@ -81,7 +81,7 @@ def main():
                                    trainable_theta=trainable)
                 torch.manual_seed(args.seed)
                 model = _common.classifier(lmu.build(spec, backend="torch", mode=mode, device=device), units).to(device)
-                row["runs_as"] = model.lmu.pick_mode(T)
+                row["runs_as"] = model.lmu.pick_mode(T, batch=batch)
                 params = list(model.parameters())
                 if trainable:
                     assert model.lmu.theta is not None and any(q is model.lmu.theta for q in params), \

@@ -241,7 +241,7 @@ def run_config(tf, keras, keras_lmu, name, title, steps, return_sequences, hidde
                                                "for fft and raw (see --keras-hidden-cell)"))
     tmodels = {mode: build_torch(spec, mode, w, units) for mode in ("fft", "raw", "step", "auto")}
 
-    auto_runs = tmodels["auto"].lmu.pick_mode(steps)
+    auto_runs = tmodels["auto"].lmu.pick_mode(steps, batch=BATCH)
     keras_ir = int(kcells["raw"].impulse_response.shape[0])
     torch_ir = min(tmodels["raw"].lmu.truncation(), steps)
     print(f"  torch mode 'auto' runs as {auto_runs!r} at T={steps}; raw convolution length: torch {torch_ir} "

@@ -24,7 +24,10 @@ def memory_input(model, e):
 
 
 def forward_step(model, x, st, lengths, e_mask, r_mask):
-    """The cell stepped over the ``T`` steps of ``x``: returns ``(out (B, T, out), state)``."""
+    """The cell stepped over the ``T`` steps of ``x``: returns ``(out (B, T, out), state)``, or ``(B, 1, out)``
+    (the last step's) when the spec returns only the last step and there are no ``lengths``: stacking every
+    step's output only to read the last would write, and in backward zero-fill, a ``(B, T, out)`` tensor (P2a's
+    ``step`` row: 268 MB each way)."""
     spec, dt = model.lmu_spec, model.compute_dtype
     batch, steps = x.shape[:2]
     md, order = spec.memory_d, spec.order
@@ -39,6 +42,7 @@ def forward_step(model, x, st, lengths, e_mask, r_mask):
         h = h.to(cell_dtype)
         c = c.to(cell_dtype) if c is not None else None
     lengths_dev = lengths.to(x.device) if lengths is not None else None
+    keep_all = spec.return_sequences or lengths is not None
     outs = []
     # unbind, not x[:, t]: when x requires grad (an LMU stacked on another layer), each indexing's backward would
     # add a zero-filled gradient of all of x, T of them per step (19 s instead of 0.6 s at T 784, batch 100)
@@ -54,7 +58,9 @@ def forward_step(model, x, st, lengths, e_mask, r_mask):
                 if r_mask is not None:
                     previous = previous * r_mask
                 u = u + previous @ R
-            m_new = m @ A_T + u.reshape(-1, 1) * B_bar
+            # m Āᵀ + u ⊗ B̄, the outer product added in place into the product (what MmBackward saves is its
+            # inputs, not its result): one new (B·md, order) tensor a step instead of three
+            m_new = (m @ A_T).addr_(u.reshape(-1), B_bar)
         z = m_new.reshape(batch, -1)
         if spec.input_to_hidden:
             z = torch.cat([z, xt], dim=1)
@@ -70,7 +76,8 @@ def forward_step(model, x, st, lengths, e_mask, r_mask):
             c_new = torch.where(valid, c_new, c) if c is not None else None
             o = torch.where(valid, o, torch.zeros((), dtype=o.dtype, device=o.device))
         m, h, c = m_new, h_new, c_new
-        outs.append(o)
+        if keep_all or t == steps - 1:
+            outs.append(o)
     new = {"memory": m.reshape(batch, -1)}
     if spec.hidden is not None:
         new["hidden"] = h
