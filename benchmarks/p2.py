@@ -26,8 +26,8 @@ Roofline: for each torch row the script also measures, with torch's profiler, th
 allocates (each allocated byte is written once and read at least once), and the machine's copy bandwidth (a
 256 MiB ``copy_``); ``bytes / bandwidth`` is the least time that traffic can take. The column "at copy speed"
 is that time over the measured step time: near 1 the step is bound by memory traffic. Beside it, the compute
-side: the GFLOP of the step's matrix products and convolutions (the profiler's count; FFTs and elementwise work
-are not counted) over the rate of one large float32 matrix product (2048², best of 6), "GEMM floor": near the
+side: the GFLOP of the step's matrix products (the profiler's count; it counts no conv1d, no FFT and no
+elementwise work, so the raw rows show ~0) over the rate of one large float32 matrix product (2048², best of 6), "GEMM floor": near the
 step time, the step is bound by arithmetic at the best rate this CPU reaches.
 
 Two facts of the machine are reported rather than hidden. keras-lmu's ``conv_mode="raw"`` aborts TensorFlow 2.21
@@ -155,8 +155,7 @@ def torch_step(model, x, y, c):
 
 def allocated_bytes(step) -> tuple[int, float]:
     """Bytes the step allocates on the CPU (torch profiler, positive allocations summed), and the floating-point
-    operations of its matrix products and convolutions (the profiler's count; FFTs and elementwise work are not
-    counted, so it is a lower bound)."""
+    operations of its matrix products (the profiler's count: no conv1d, FFT or elementwise work, a lower bound)."""
     from torch.profiler import ProfilerActivity, profile
 
     sys.stdout.flush()
@@ -273,8 +272,8 @@ def run(tf, keras, keras_lmu, c, args, bandwidth, allowed, rate) -> list[dict]:
                          copy_floor_ms=floor_ms, at_copy_speed=floor_ms / t_ms, gflop=flops / 1e9,
                          gemm_floor_ms=flop_ms, error=errs))
         print(f"  torch {tmode}: {t_ms:.1f} ms, keras-lmu {kmode}: {k_ms:.1f} ms, ratio {t_ms / k_ms:.2f}; torch "
-              f"allocates {moved / 1e6:.0f} MB a step: {floor_ms:.1f} ms at copy speed; its matrix products and "
-              f"convolutions are {flops / 1e9:.1f} GFLOP: {flop_ms:.1f} ms at the large-GEMM rate", flush=True)
+              f"allocates {moved / 1e6:.0f} MB a step: {floor_ms:.1f} ms at copy speed; its matrix products "
+              f"are {flops / 1e9:.1f} GFLOP: {flop_ms:.1f} ms at the large-GEMM rate", flush=True)
     del kmodels, tmodels, t_fn, k_fn, fast
     keras.backend.clear_session()
     gc.collect()

@@ -58,9 +58,9 @@ def forward_step(model, x, st, lengths, e_mask, r_mask):
                 if r_mask is not None:
                     previous = previous * r_mask
                 u = u + previous @ R
-            # m Āᵀ + u ⊗ B̄, the outer product added in place into the product (what MmBackward saves is its
-            # inputs, not its result): one new (B·md, order) tensor a step instead of three
-            m_new = (m @ A_T).addr_(u.reshape(-1), B_bar)
+            # m Āᵀ + u ⊗ B̄ by addr: two new (B·md, order) tensors a step instead of three (not in place:
+            # torch.func.vmap refuses an in-place op whose argument is batched where the product is not)
+            m_new = torch.addr(m @ A_T, u.reshape(-1), B_bar)
         z = m_new.reshape(batch, -1)
         if spec.input_to_hidden:
             z = torch.cat([z, xt], dim=1)

@@ -1,14 +1,19 @@
 """Which mode ``auto`` runs: a pure function of the device type, the shapes and the spec, never of the data.
 
 Design rule: a choice comes from measurements committed here, not from a timing at run time (no warm-up race, no
-host sync, the same choice under ``torch.compile`` and export). On a CPU, ``auto`` takes the mode that was fastest
-at the nearest measured shape of :data:`CPU_TABLE` (``python benchmarks/auto_modes.py`` prints the table); on
-other devices ``raw`` up to :data:`RAW_MAX_KERNEL` steps of kernel and ``fft`` beyond, as measured on a GPU before.
+host sync; under ``torch.compile`` and export the same function of the traced shapes, a symbolic batch counting as
+:data:`TABLE_BATCH`). On a CPU, ``auto`` takes the mode that was fastest at the nearest measured shape of
+:data:`CPU_TABLE` (``python benchmarks/auto_modes.py`` prints the table); on other devices, where no table is
+measured yet, the rule from before: ``raw`` up to :data:`RAW_MAX_KERNEL` steps of kernel and ``fft`` beyond. The
+table's ``dense`` rows were measured where ``raw`` runs its projected path (units ≤ order, no initial memory, the
+cell in the compute dtype); elsewhere ``raw`` materializes the memory, as it did before the table.
 """
 
 from __future__ import annotations
 
 import math
+
+from lmu.errors import ArgumentError
 
 __all__ = ["RAW_MAX_KERNEL", "CPU_TABLE", "TABLE_BATCH", "kind_of", "nearest", "pick"]
 
@@ -22,76 +27,76 @@ TABLE_BATCH = 16
 
 #: ``(kind, memory_d, order, T, kernel, batch, units, fastest)``: one training step (forward, backward, Adam) per
 #: mode, the modes timed in turns, on a 2-core AMD EPYC (AVX-512), torch 2.13.0+cpu, 2 threads, 2026-12-03
-#: (``python benchmarks/auto_modes.py``, its three parts run one after another; the times, medians, beside each
-#: row). ``kind``: ``none`` (memory out, every step), ``dense`` (a dense hidden cell, every step), ``rnn`` (a
+#: (``python benchmarks/auto_modes.py``, one run, after the step-mode changes of that day; the times, medians,
+#: beside each row). ``kind``: ``none`` (memory out, every step), ``dense`` (a dense hidden cell, every step), ``rnn`` (a
 #: SimpleRNN, the last step); ``units`` the hidden cell's (1 for none); ``kernel`` the length of ``H`` that
 #: ``raw`` convolves with (θ = T or T/8). The machine's speed moved up to 1.9× between runs, so near-ties are
 #: noise; what the table settles is the large differences (step far ahead for many memories on this CPU, fft
 #: rarely fastest).
 CPU_TABLE = (
-    ('none', 1, 64, 256, 256, 16, 1, 'raw'),  # step 26, raw 4, fft 5 ms
-    ('none', 1, 64, 256, 69, 16, 1, 'raw'),  # step 28, raw 3, fft 6 ms
-    ('none', 1, 64, 1024, 1024, 16, 1, 'raw'),  # step 77, raw 48, fft 52 ms
-    ('none', 1, 64, 1024, 275, 16, 1, 'raw'),  # step 70, raw 15, fft 20 ms
-    ('none', 1, 256, 256, 256, 16, 1, 'raw'),  # step 28, raw 7, fft 18 ms
-    ('none', 1, 256, 256, 53, 16, 1, 'raw'),  # step 32, raw 8, fft 17 ms
-    ('none', 1, 256, 1024, 1024, 16, 1, 'raw'),  # step 123, raw 102, fft 160 ms
-    ('none', 1, 256, 1024, 213, 16, 1, 'raw'),  # step 115, raw 36, fft 128 ms
-    ('none', 16, 64, 256, 256, 16, 1, 'step'),  # step 41, raw 50, fft 110 ms
-    ('none', 16, 64, 256, 69, 16, 1, 'step'),  # step 31, raw 40, fft 152 ms
-    ('none', 16, 64, 1024, 1024, 16, 1, 'step'),  # step 186, raw 593, fft 578 ms
-    ('none', 16, 64, 1024, 275, 16, 1, 'step'),  # step 224, raw 315, fft 603 ms
-    ('none', 16, 256, 256, 256, 16, 1, 'step'),  # step 244, raw 275, fft 511 ms
-    ('none', 16, 256, 256, 53, 16, 1, 'raw'),  # step 240, raw 234, fft 578 ms
-    ('none', 16, 256, 1024, 1024, 16, 1, 'step'),  # step 1172, raw 2236, fft 3094 ms
-    ('none', 16, 256, 1024, 213, 16, 1, 'step'),  # step 1229, raw 1841, fft 3309 ms
-    ('dense', 1, 64, 256, 256, 16, 64, 'raw'),  # step 40, raw 7, fft 9 ms
-    ('dense', 1, 64, 256, 69, 16, 64, 'raw'),  # step 39, raw 6, fft 8 ms
-    ('dense', 1, 64, 1024, 1024, 16, 64, 'fft'),  # step 166, raw 70, fft 30 ms
-    ('dense', 1, 64, 1024, 275, 16, 64, 'raw'),  # step 162, raw 26, fft 28 ms
-    ('dense', 1, 256, 256, 256, 16, 64, 'raw'),  # step 44, raw 7, fft 21 ms
-    ('dense', 1, 256, 256, 53, 16, 64, 'raw'),  # step 39, raw 4, fft 20 ms
-    ('dense', 1, 256, 1024, 1024, 16, 64, 'raw'),  # step 163, raw 52, fft 74 ms
-    ('dense', 1, 256, 1024, 213, 16, 64, 'raw'),  # step 154, raw 21, fft 93 ms
-    ('dense', 16, 64, 256, 256, 16, 64, 'raw'),  # step 54, raw 41, fft 81 ms
-    ('dense', 16, 64, 256, 69, 16, 64, 'raw'),  # step 50, raw 12, fft 60 ms
-    ('dense', 16, 64, 1024, 1024, 16, 64, 'step'),  # step 210, raw 635, fft 560 ms
-    ('dense', 16, 64, 1024, 275, 16, 64, 'raw'),  # step 282, raw 220, fft 665 ms
-    ('dense', 16, 256, 256, 256, 16, 64, 'raw'),  # step 213, raw 44, fft 567 ms
-    ('dense', 16, 256, 256, 53, 16, 64, 'raw'),  # step 198, raw 13, fft 522 ms
-    ('dense', 16, 256, 1024, 1024, 16, 64, 'raw'),  # step 1174, raw 948, fft 3259 ms
-    ('dense', 16, 256, 1024, 213, 16, 64, 'raw'),  # step 879, raw 181, fft 2890 ms
-    ('rnn', 1, 64, 256, 256, 16, 64, 'raw'),  # step 34, raw 15, fft 17 ms
-    ('rnn', 1, 64, 256, 69, 16, 64, 'raw'),  # step 46, raw 19, fft 22 ms
-    ('rnn', 1, 64, 1024, 1024, 16, 64, 'fft'),  # step 140, raw 84, fft 74 ms
-    ('rnn', 1, 64, 1024, 275, 16, 64, 'raw'),  # step 147, raw 64, fft 72 ms
-    ('rnn', 1, 256, 256, 256, 16, 64, 'raw'),  # step 55, raw 24, fft 29 ms
-    ('rnn', 1, 256, 256, 53, 16, 64, 'raw'),  # step 46, raw 19, fft 28 ms
-    ('rnn', 1, 256, 1024, 1024, 16, 64, 'fft'),  # step 228, raw 179, fft 164 ms
-    ('rnn', 1, 256, 1024, 213, 16, 64, 'raw'),  # step 265, raw 125, fft 162 ms
-    ('rnn', 16, 64, 256, 256, 16, 64, 'step'),  # step 66, raw 68, fft 107 ms
-    ('rnn', 16, 64, 256, 69, 16, 64, 'raw'),  # step 103, raw 50, fft 97 ms
-    ('rnn', 16, 64, 1024, 1024, 16, 64, 'step'),  # step 361, raw 664, fft 505 ms
-    ('rnn', 16, 64, 1024, 275, 16, 64, 'raw'),  # step 452, raw 347, fft 790 ms
-    ('rnn', 16, 256, 256, 256, 16, 64, 'raw'),  # step 202, raw 158, fft 394 ms
-    ('rnn', 16, 256, 256, 53, 16, 64, 'raw'),  # step 205, raw 119, fft 446 ms
-    ('rnn', 16, 256, 1024, 1024, 16, 64, 'step'),  # step 1170, raw 2405, fft 3644 ms
-    ('rnn', 16, 256, 1024, 213, 16, 64, 'step'),  # step 1228, raw 2352, fft 6244 ms
-    ('none', 1, 256, 256, 256, 100, 1, 'raw'),  # step 404, raw 124, fft 664 ms
-    ('none', 1, 256, 1024, 1024, 100, 1, 'step'),  # step 448, raw 750, fft 934 ms
-    ('none', 16, 256, 256, 256, 100, 1, 'step'),  # step 1619, raw 1737, fft 5571 ms
-    ('none', 16, 256, 1024, 1024, 100, 1, 'step'),  # step 14293, raw 19566, fft 27337 ms
-    ('dense', 1, 256, 256, 256, 100, 64, 'raw'),  # step 93, raw 24, fft 96 ms
-    ('dense', 1, 256, 1024, 1024, 100, 64, 'raw'),  # step 420, raw 399, fft 640 ms
-    ('dense', 16, 256, 256, 256, 100, 64, 'raw'),  # step 1091, raw 290, fft 5853 ms
-    ('dense', 16, 256, 1024, 1024, 100, 64, 'raw'),  # step 5394, raw 4769, fft 23444 ms
-    ('rnn', 1, 256, 256, 256, 100, 64, 'raw'),  # step 145, raw 94, fft 143 ms
-    ('rnn', 1, 256, 1024, 1024, 100, 64, 'fft'),  # step 626, raw 796, fft 545 ms
-    ('rnn', 16, 256, 256, 256, 100, 64, 'raw'),  # step 1177, raw 874, fft 2964 ms
-    ('rnn', 16, 256, 1024, 1024, 100, 64, 'step'),  # step 5740, raw 18540, fft 28664 ms
-    ('rnn', 1, 256, 256, 256, 100, 212, 'raw'),  # step 190, raw 183, fft 263 ms
-    ('rnn', 1, 256, 784, 784, 100, 212, 'step'),  # step 685, raw 980, fft 1221 ms
-    ('rnn', 1, 256, 1024, 1024, 100, 212, 'step'),  # step 930, raw 1498, fft 1548 ms
+    ('none', 1, 64, 256, 256, 16, 1, 'raw'),  # step 23, raw 6, fft 9 ms
+    ('none', 1, 64, 256, 69, 16, 1, 'raw'),  # step 23, raw 6, fft 6 ms
+    ('none', 1, 64, 1024, 1024, 16, 1, 'fft'),  # step 65, raw 34, fft 24 ms
+    ('none', 1, 64, 1024, 275, 16, 1, 'raw'),  # step 107, raw 15, fft 57 ms
+    ('none', 1, 256, 256, 256, 16, 1, 'raw'),  # step 53, raw 29, fft 32 ms
+    ('none', 1, 256, 256, 53, 16, 1, 'raw'),  # step 43, raw 10, fft 25 ms
+    ('none', 1, 256, 1024, 1024, 16, 1, 'step'),  # step 143, raw 188, fft 208 ms
+    ('none', 1, 256, 1024, 213, 16, 1, 'raw'),  # step 156, raw 36, fft 118 ms
+    ('none', 16, 64, 256, 256, 16, 1, 'raw'),  # step 62, raw 44, fft 114 ms
+    ('none', 16, 64, 256, 69, 16, 1, 'raw'),  # step 60, raw 39, fft 132 ms
+    ('none', 16, 64, 1024, 1024, 16, 1, 'step'),  # step 223, raw 789, fft 754 ms
+    ('none', 16, 64, 1024, 275, 16, 1, 'step'),  # step 246, raw 326, fft 617 ms
+    ('none', 16, 256, 256, 256, 16, 1, 'raw'),  # step 260, raw 240, fft 539 ms
+    ('none', 16, 256, 256, 53, 16, 1, 'raw'),  # step 256, raw 215, fft 572 ms
+    ('none', 16, 256, 1024, 1024, 16, 1, 'step'),  # step 1522, raw 3190, fft 3753 ms
+    ('none', 16, 256, 1024, 213, 16, 1, 'step'),  # step 1200, raw 1965, fft 3494 ms
+    ('dense', 1, 64, 256, 256, 16, 64, 'raw'),  # step 30, raw 6, fft 7 ms
+    ('dense', 1, 64, 256, 69, 16, 64, 'raw'),  # step 32, raw 4, fft 6 ms
+    ('dense', 1, 64, 1024, 1024, 16, 64, 'fft'),  # step 117, raw 58, fft 24 ms
+    ('dense', 1, 64, 1024, 275, 16, 64, 'raw'),  # step 103, raw 20, fft 23 ms
+    ('dense', 1, 256, 256, 256, 16, 64, 'raw'),  # step 50, raw 7, fft 22 ms
+    ('dense', 1, 256, 256, 53, 16, 64, 'raw'),  # step 41, raw 5, fft 18 ms
+    ('dense', 1, 256, 1024, 1024, 16, 64, 'raw'),  # step 229, raw 74, fft 103 ms
+    ('dense', 1, 256, 1024, 213, 16, 64, 'raw'),  # step 169, raw 24, fft 81 ms
+    ('dense', 16, 64, 256, 256, 16, 64, 'raw'),  # step 65, raw 38, fft 75 ms
+    ('dense', 16, 64, 256, 69, 16, 64, 'raw'),  # step 56, raw 13, fft 70 ms
+    ('dense', 16, 64, 1024, 1024, 16, 64, 'step'),  # step 273, raw 800, fft 729 ms
+    ('dense', 16, 64, 1024, 275, 16, 64, 'step'),  # step 222, raw 230, fft 626 ms
+    ('dense', 16, 256, 256, 256, 16, 64, 'raw'),  # step 205, raw 38, fft 606 ms
+    ('dense', 16, 256, 256, 53, 16, 64, 'raw'),  # step 256, raw 15, fft 624 ms
+    ('dense', 16, 256, 1024, 1024, 16, 64, 'raw'),  # step 1169, raw 845, fft 3418 ms
+    ('dense', 16, 256, 1024, 213, 16, 64, 'raw'),  # step 884, raw 165, fft 3556 ms
+    ('rnn', 1, 64, 256, 256, 16, 64, 'raw'),  # step 55, raw 27, fft 28 ms
+    ('rnn', 1, 64, 256, 69, 16, 64, 'raw'),  # step 57, raw 25, fft 30 ms
+    ('rnn', 1, 64, 1024, 1024, 16, 64, 'fft'),  # step 226, raw 112, fft 94 ms
+    ('rnn', 1, 64, 1024, 275, 16, 64, 'raw'),  # step 174, raw 86, fft 92 ms
+    ('rnn', 1, 256, 256, 256, 16, 64, 'raw'),  # step 77, raw 30, fft 43 ms
+    ('rnn', 1, 256, 256, 53, 16, 64, 'raw'),  # step 64, raw 27, fft 39 ms
+    ('rnn', 1, 256, 1024, 1024, 16, 64, 'fft'),  # step 194, raw 166, fft 147 ms
+    ('rnn', 1, 256, 1024, 213, 16, 64, 'raw'),  # step 194, raw 104, fft 149 ms
+    ('rnn', 16, 64, 256, 256, 16, 64, 'raw'),  # step 100, raw 67, fft 106 ms
+    ('rnn', 16, 64, 256, 69, 16, 64, 'raw'),  # step 87, raw 48, fft 80 ms
+    ('rnn', 16, 64, 1024, 1024, 16, 64, 'step'),  # step 254, raw 653, fft 625 ms
+    ('rnn', 16, 64, 1024, 275, 16, 64, 'step'),  # step 253, raw 317, fft 582 ms
+    ('rnn', 16, 256, 256, 256, 16, 64, 'raw'),  # step 210, raw 172, fft 478 ms
+    ('rnn', 16, 256, 256, 53, 16, 64, 'raw'),  # step 240, raw 202, fft 598 ms
+    ('rnn', 16, 256, 1024, 1024, 16, 64, 'step'),  # step 885, raw 2342, fft 4267 ms
+    ('rnn', 16, 256, 1024, 213, 16, 64, 'step'),  # step 954, raw 1368, fft 3415 ms
+    ('none', 1, 256, 256, 256, 100, 1, 'step'),  # step 83, raw 84, fft 172 ms
+    ('none', 1, 256, 1024, 1024, 100, 1, 'step'),  # step 530, raw 828, fft 880 ms
+    ('none', 16, 256, 256, 256, 100, 1, 'step'),  # step 1723, raw 2102, fft 6008 ms
+    ('none', 16, 256, 1024, 1024, 100, 1, 'step'),  # step 13196, raw 24349, fft 29606 ms
+    ('dense', 1, 256, 256, 256, 100, 64, 'raw'),  # step 88, raw 22, fft 96 ms
+    ('dense', 1, 256, 1024, 1024, 100, 64, 'raw'),  # step 415, raw 363, fft 494 ms
+    ('dense', 16, 256, 256, 256, 100, 64, 'raw'),  # step 905, raw 193, fft 2912 ms
+    ('dense', 16, 256, 1024, 1024, 100, 64, 'raw'),  # step 4718, raw 4255, fft 26806 ms
+    ('rnn', 1, 256, 256, 256, 100, 64, 'raw'),  # step 96, raw 76, fft 113 ms
+    ('rnn', 1, 256, 1024, 1024, 100, 64, 'step'),  # step 382, raw 728, fft 709 ms
+    ('rnn', 16, 256, 256, 256, 100, 64, 'raw'),  # step 1117, raw 949, fft 3979 ms
+    ('rnn', 16, 256, 1024, 1024, 100, 64, 'step'),  # step 4614, raw 17332, fft 29178 ms
+    ('rnn', 1, 256, 256, 256, 100, 212, 'step'),  # step 240, raw 248, fft 270 ms
+    ('rnn', 1, 256, 784, 784, 100, 212, 'step'),  # step 700, raw 893, fft 747 ms
+    ('rnn', 1, 256, 1024, 1024, 100, 212, 'step'),  # step 1004, raw 1146, fft 1039 ms
 )
 
 
@@ -108,7 +113,8 @@ def kind_of(spec) -> tuple[str, int]:
 
 def nearest(kind: str, memory_d: int, order: int, steps: int, kernel: int, batch: int, units: int) -> tuple:
     """The row of :data:`CPU_TABLE` of this kind nearest to the shape, by the sum of squared differences of the
-    base-2 logarithms of memory_d, order, T, kernel, batch and units (the first such row on a tie).
+    base-2 logarithms of memory_d, order, T, kernel, batch and units (the first such row on a tie). ``kind`` is
+    one of :func:`kind_of`'s.
 
     Examples
     --------
@@ -116,6 +122,8 @@ def nearest(kind: str, memory_d: int, order: int, steps: int, kernel: int, batch
     >>> nearest("rnn", 1, 256, 784, 784, 100, 212)  # psMNIST's LMU
     ('rnn', 1, 256, 784, 784, 100, 212, 'step')
     """
+    if kind not in ("none", "dense", "rnn"):
+        raise ArgumentError(f"lmu_torch.modes.nearest: kind must be 'none', 'dense' or 'rnn' (got {kind!r})")
     want = [math.log2(max(v, 1)) for v in (memory_d, order, steps, kernel, batch, units)]
     best, best_distance = None, math.inf
     for row, logs in zip(CPU_TABLE, _LOGS):  # a plain loop: torch.compile traces it into a constant

@@ -19,9 +19,9 @@ from lmu.weights import LMUWeights, conform, weight_shapes
 
 from . import compute, modes
 from .cell import build_hidden, hidden_weights, set_hidden_weights
-from .modes import RAW_MAX_KERNEL  # noqa: F401  (its old home; lmu_torch.modes holds it)
+from .modes import RAW_MAX_KERNEL  # noqa: F401  (a read-only alias from its old home: lmu_torch.modes holds it)
 
-__all__ = ["LMU", "RAW_MAX_KERNEL", "native_spec"]
+__all__ = ["LMU", "native_spec"]
 
 _MEMORY_NAMES = ("kernel", "bias", "recurrent_kernel", "theta")
 # raw mode truncates H where its tail falls below this fraction of its peak: 1e-7 is far below float32's

@@ -183,3 +183,13 @@ def _graph_functions(tensor) -> list:
         seen.append(node)
         todo.extend(next_node for next_node, _ in node.next_functions)
     return seen
+
+
+def test_stepping_runs_under_vmap():
+    """``torch.func.vmap`` over sequences gives the batch's numbers (an in-place update of the memory product
+    would be refused there: the product is unbatched at the first step, the input is batched)."""
+    spec = _spec(hidden=lmu.Hidden("rnn", 5), return_sequences=False)
+    model = lmu.build(spec, backend="torch", mode="step", weights=kit.case_weights(spec))
+    x = torch.randn(3, 9, spec.input_d, dtype=torch.float64)
+    mapped = torch.func.vmap(lambda seq: model(seq.unsqueeze(0))[0])(x)
+    torch.testing.assert_close(mapped, model(x), rtol=1e-12, atol=1e-12)

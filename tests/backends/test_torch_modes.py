@@ -79,3 +79,8 @@ def test_the_choice_is_pure_and_needs_no_data():
 def test_batch_none_is_the_tables_batch():
     spec = _spec("none", 16, 256, 1024)
     assert modes.pick("cpu", spec, 1024, 1024) == modes.pick("cpu", spec, 1024, 1024, modes.TABLE_BATCH)
+
+
+def test_an_unknown_kind_is_refused_by_name():
+    with pytest.raises(lmu.ArgumentError, match="kind must be 'none', 'dense' or 'rnn'"):
+        modes.nearest("lstm", 1, 64, 256, 256, 16, 64)
