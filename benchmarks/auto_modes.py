@@ -49,15 +49,7 @@ def row(kind, md, order, steps, theta_div, batch, units, repeats):
     for mode in MODES:
         model = lmu.build(spec, backend="torch", mode=mode)
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-        def step(model=model, opt=opt):
-            opt.zero_grad(set_to_none=True)
-            loss = model(x).square().mean()
-            loss.backward()
-            opt.step()
-            return loss
-
-        closures[mode] = step
+        closures[mode] = _common.step_closure(model, opt, lambda out, _: out.square().mean(), x, None)
     times = _common.measure(closures, torch.device("cpu"), repeats, 1)
     ms = {m: round(times[m]["ms"], 1) for m in MODES}
     return dict(kind=kind, memory_d=md, order=order, steps=steps, kernel=model.raw_length(steps), batch=batch,

@@ -18,6 +18,8 @@ import subprocess
 import sys
 import time
 
+import _common
+
 CHILD = """
 import json, resource, sys, time
 sys.path[:0] = sys.argv[4].split(":")
@@ -40,8 +42,7 @@ print(json.dumps({"added_mb": (peak - before) / 1024, "first_s": first, "warm_s"
 
 
 def run(steps: int, batch: int, variant: str) -> dict:
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    path = ":".join([root, os.path.join(root, "plugins")])
+    path = ":".join([_common.ROOT, os.path.join(_common.ROOT, "plugins")])
     out = subprocess.run([sys.executable, "-c", CHILD, str(steps), str(batch), variant, path], capture_output=True,
                          text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     if out.returncode != 0:
@@ -54,8 +55,7 @@ def main():
     p.add_argument("--steps", default="1000,10000,100000,1000000")
     p.add_argument("--batch", type=int, default=8)
     args = p.parse_args()
-    import torch
-
+    _, _, torch = _common.setup()
     from lmu_torch import forward
 
     print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, LAST_CHUNK {forward.LAST_CHUNK}, batch {args.batch}; "
@@ -74,6 +74,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.path[:0] = [os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "plugins")]
     main()

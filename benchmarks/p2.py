@@ -27,8 +27,8 @@ allocates (each allocated byte is written once and read at least once), and the 
 256 MiB ``copy_``); ``bytes / bandwidth`` is the least time that traffic can take. The column "at copy speed"
 is that time over the measured step time: near 1 the step is bound by memory traffic. Beside it, the compute
 side: the GFLOP of the step's matrix products (the profiler's count; it counts no conv1d, no FFT and no
-elementwise work, so the raw rows show ~0) over the rate of one large float32 matrix product (2048², best of 6), "GEMM floor": near the
-step time, the step is bound by arithmetic at the best rate this CPU reaches.
+elementwise work, so the raw rows show ~0) over the rate of one large float32 matrix product (2048², best of 6),
+"GEMM floor": near the step time, the step is bound by arithmetic at the best rate this CPU reaches.
 
 Two facts of the machine are reported rather than hidden. keras-lmu's ``conv_mode="raw"`` aborts TensorFlow 2.21
 with oneDNN on some CPUs (a failed check in its oneDNN convolution): the script tries it in a child process first,
@@ -175,27 +175,27 @@ def allocated_bytes(step) -> tuple[int, float]:
     return int(sum(max(0, e.self_cpu_memory_usage) for e in events)), float(sum(e.flops or 0 for e in events))
 
 
+def best_seconds(run, rounds: int = 6) -> float:
+    """The shortest of ``rounds`` timings of ``run()`` (the first warms caches and pages)."""
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def copy_bandwidth() -> float:
-    """Bytes per second a large ``copy_`` moves (read + write), best of 5."""
+    """Bytes per second a large ``copy_`` moves (read + write), best of 6."""
     src = torch.empty(64 << 20, dtype=torch.float32).uniform_()
     dst = torch.empty_like(src)
-    best = float("inf")
-    for _ in range(6):
-        start = time.perf_counter()
-        dst.copy_(src)
-        best = min(best, time.perf_counter() - start)
-    return 2 * src.numel() * 4 / best
+    return 2 * src.numel() * 4 / best_seconds(lambda: dst.copy_(src))
 
 
 def gemm_rate() -> float:
-    """Floating-point operations per second of a large float32 matrix product (2048², best of 5)."""
+    """Floating-point operations per second of a large float32 matrix product (2048², best of 6)."""
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    best = float("inf")
-    for _ in range(6):
-        start = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - start)
-    return 2 * 2048**3 / best
+    return 2 * 2048**3 / best_seconds(lambda: torch.mm(a, b))
 
 
 def reference(keras_model, c, x):

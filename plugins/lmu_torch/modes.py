@@ -15,12 +15,15 @@ import math
 
 from lmu.errors import ArgumentError
 
-__all__ = ["RAW_MAX_KERNEL", "CPU_TABLE", "TABLE_BATCH", "kind_of", "nearest", "pick"]
+__all__ = ["RAW_MAX_KERNEL", "CPU_TABLE", "KINDS", "TABLE_BATCH", "kind_of", "nearest", "pick"]
 
 #: The longest kernel ``raw`` convolves with when ``auto`` chooses; beyond it the blocked FFT (``fft``) is faster
 #: (``python benchmarks/torch_causality.py``: T = 4096 raw 1.6 s vs fft 1.8 s, T = 16384 raw 6.0 s vs fft 3.1 s,
 #: order 256, 2 threads).
 RAW_MAX_KERNEL = 8192
+
+#: The table's kinds of hidden cell (:func:`kind_of`).
+KINDS = ("none", "dense", "rnn")
 
 #: The batch ``pick`` assumes when it is not told one (that of the table's full grid).
 TABLE_BATCH = 16
@@ -28,9 +31,9 @@ TABLE_BATCH = 16
 #: ``(kind, memory_d, order, T, kernel, batch, units, fastest)``: one training step (forward, backward, Adam) per
 #: mode, the modes timed in turns, on a 2-core AMD EPYC (AVX-512), torch 2.13.0+cpu, 2 threads, 2026-12-03
 #: (``python benchmarks/auto_modes.py``, one run, after the step-mode changes of that day; the times, medians,
-#: beside each row). ``kind``: ``none`` (memory out, every step), ``dense`` (a dense hidden cell, every step), ``rnn`` (a
-#: SimpleRNN, the last step); ``units`` the hidden cell's (1 for none); ``kernel`` the length of ``H`` that
-#: ``raw`` convolves with (θ = T or T/8). The machine's speed moved up to 1.9× between runs, so near-ties are
+#: beside each row). ``kind``: ``none`` (memory out, every step), ``dense`` (a dense hidden cell, every step),
+#: ``rnn`` (a SimpleRNN, the last step); ``units`` the hidden cell's (1 for none); ``kernel`` the length of ``H``
+#: that ``raw`` convolves with (θ = T or T/8). The machine's speed moved up to 1.9× between runs, so near-ties are
 #: noise; what the table settles is the large differences (step far ahead for many memories on this CPU, fft
 #: rarely fastest).
 CPU_TABLE = (
@@ -122,7 +125,7 @@ def nearest(kind: str, memory_d: int, order: int, steps: int, kernel: int, batch
     >>> nearest("rnn", 1, 256, 784, 784, 100, 212)  # psMNIST's LMU
     ('rnn', 1, 256, 784, 784, 100, 212, 'step')
     """
-    if kind not in ("none", "dense", "rnn"):
+    if kind not in KINDS:
         raise ArgumentError(f"lmu_torch.modes.nearest: kind must be 'none', 'dense' or 'rnn' (got {kind!r})")
     want = [math.log2(max(v, 1)) for v in (memory_d, order, steps, kernel, batch, units)]
     best, best_distance = None, math.inf

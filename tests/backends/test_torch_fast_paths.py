@@ -175,14 +175,15 @@ def test_stepping_keeps_only_the_outputs_it_returns(return_sequences):
 
 def _graph_functions(tensor) -> list:
     """Every node of ``tensor``'s backward graph."""
-    seen, todo = [], [tensor.grad_fn]
+    seen, nodes, todo = set(), [], [tensor.grad_fn]
     while todo:
         node = todo.pop()
-        if node is None or any(node is s for s in seen):
+        if node is None or node in seen:
             continue
-        seen.append(node)
+        seen.add(node)
+        nodes.append(node)
         todo.extend(next_node for next_node, _ in node.next_functions)
-    return seen
+    return nodes
 
 
 def test_stepping_runs_under_vmap():
