@@ -19,31 +19,24 @@ import platform
 import _common
 
 lmu, lmu_torch, torch = _common.setup()
+from lmu_torch import modes  # noqa: E402
 
 MODES = ("step", "raw", "fft")
-KINDS = ("none", "dense", "rnn")
 PARTS = ("grid16", "grid100", "psmnist")
-
-
-def spec_of(kind, md, order, steps, theta_div, units=64):
-    hidden = {"none": None, "dense": lmu.Hidden("dense", units, "relu"), "rnn": lmu.Hidden("rnn", units)}[kind]
-    psmnist = units == 212  # psMNIST's own LMU: input 1, input_to_hidden
-    return lmu.LMUSpec(input_d=1 if psmnist else 4, memory_d=md, order=order, theta=float(steps // theta_div),
-                       hidden=hidden, input_to_hidden=psmnist, return_sequences=kind != "rnn")
 
 
 def shapes(part):
     """``(kind, memory_d, order, T, θ divisor, batch, units)`` of one part of the grid."""
     if part == "grid16":  # the whole grid at batch 16
         return [(k, md, o, t, d, 16, 64) for k, md, o, t, d in
-                itertools.product(KINDS, (1, 16), (64, 256), (256, 1024), (1, 8))]
+                itertools.product(modes.KINDS, (1, 16), (64, 256), (256, 1024), (1, 8))]
     if part == "grid100":  # order 256, θ = T at batch 100
-        return [(k, md, 256, t, 1, 100, 64) for k, md, t in itertools.product(KINDS, (1, 16), (256, 1024))]
+        return [(k, md, 256, t, 1, 100, 64) for k, md, t in itertools.product(modes.KINDS, (1, 16), (256, 1024))]
     return [("rnn", 1, 256, t, 1, 100, 212) for t in (256, 784, 1024)]  # psMNIST's LMU and cell, batch 100
 
 
 def row(kind, md, order, steps, theta_div, batch, units, repeats):
-    spec = spec_of(kind, md, order, steps, theta_div, units)
+    spec = modes.table_spec(kind, md, order, steps // theta_div, units)
     x = torch.randn(batch, steps, spec.input_d, generator=torch.Generator().manual_seed(0))
     closures = {}
     for mode in MODES:
@@ -53,7 +46,7 @@ def row(kind, md, order, steps, theta_div, batch, units, repeats):
     times = _common.measure(closures, torch.device("cpu"), repeats, 1)
     ms = {m: round(times[m]["ms"], 1) for m in MODES}
     return dict(kind=kind, memory_d=md, order=order, steps=steps, kernel=model.raw_length(steps), batch=batch,
-                units=units if kind != "none" else 1, ms=ms, fastest=min(ms, key=ms.get))
+                units=modes.kind_of(spec)[1], ms=ms, fastest=min(ms, key=ms.get))
 
 
 def main():

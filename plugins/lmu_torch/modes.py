@@ -14,8 +14,9 @@ from __future__ import annotations
 import math
 
 from lmu.errors import ArgumentError
+from lmu.spec import Hidden, LMUSpec
 
-__all__ = ["RAW_MAX_KERNEL", "CPU_TABLE", "KINDS", "TABLE_BATCH", "kind_of", "nearest", "pick"]
+__all__ = ["RAW_MAX_KERNEL", "CPU_TABLE", "KINDS", "TABLE_BATCH", "kind_of", "table_spec", "nearest", "pick"]
 
 #: The longest kernel ``raw`` convolves with when ``auto`` chooses; beyond it the blocked FFT (``fft``) is faster
 #: (``python benchmarks/torch_causality.py``: T = 4096 raw 1.6 s vs fft 1.8 s, T = 16384 raw 6.0 s vs fft 3.1 s,
@@ -112,6 +113,23 @@ def kind_of(spec) -> tuple[str, int]:
     if spec.hidden is None:
         return "none", 1
     return ("dense" if spec.hidden.kind == "dense" else "rnn"), spec.hidden.units
+
+
+def table_spec(kind: str, memory_d: int, order: int, theta: float, units: int = 64):
+    """The spec ``benchmarks/auto_modes.py`` times for a row of :data:`CPU_TABLE`: input 4 and a 64-unit cell
+    (dense relu every step out, or a SimpleRNN with the last step out), or psMNIST's own LMU for 212 units (input 1,
+    ``input_to_hidden``).
+
+    Examples
+    --------
+    >>> from lmu_torch.modes import table_spec
+    >>> table_spec("rnn", 1, 256, 784.0, 212).input_to_hidden
+    True
+    """
+    hidden = {"none": None, "dense": Hidden("dense", units, "relu"), "rnn": Hidden("rnn", units)}[kind]
+    psmnist = units == 212
+    return LMUSpec(input_d=1 if psmnist else 4, memory_d=memory_d, order=order, theta=float(theta),
+                       hidden=hidden, input_to_hidden=psmnist, return_sequences=kind != "rnn")
 
 
 def nearest(kind: str, memory_d: int, order: int, steps: int, kernel: int, batch: int, units: int) -> tuple:

@@ -137,6 +137,19 @@ def test_parallel_modes_from_a_given_state(mode, fields):
             torch.testing.assert_close(p1.grad, p2.grad, rtol=1e-7, atol=1e-9, msg=name)
 
 
+def _graph_functions(tensor) -> list:
+    """Every node of ``tensor``'s backward graph."""
+    seen, nodes, todo = set(), [], [tensor.grad_fn]
+    while todo:
+        node = todo.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        nodes.append(node)
+        todo.extend(next_node for next_node, _ in node.next_functions)
+    return nodes
+
+
 def _graph_nodes(tensor) -> list[str]:
     """The names of every node of ``tensor``'s backward graph."""
     return [type(node).__name__ for node in _graph_functions(tensor)]
@@ -171,19 +184,6 @@ def test_stepping_keeps_only_the_outputs_it_returns(return_sequences):
     stacks = [n for n in _graph_functions(out) if type(n).__name__ == "StackBackward0"]
     assert [len(n.next_functions) for n in stacks] == [steps if return_sequences else 1]
     torch.testing.assert_close(out, fast(x), rtol=1e-9, atol=1e-9)
-
-
-def _graph_functions(tensor) -> list:
-    """Every node of ``tensor``'s backward graph."""
-    seen, nodes, todo = set(), [], [tensor.grad_fn]
-    while todo:
-        node = todo.pop()
-        if node is None or node in seen:
-            continue
-        seen.add(node)
-        nodes.append(node)
-        todo.extend(next_node for next_node, _ in node.next_functions)
-    return nodes
 
 
 def test_stepping_runs_under_vmap():

@@ -8,18 +8,11 @@ torch = pytest.importorskip("torch")
 import lmu  # noqa: E402
 from lmu_torch import modes  # noqa: E402
 
-KINDS = ("none", "dense", "rnn")
-
-
-def _spec(kind, md, order, theta, units=64):
-    """The spec ``benchmarks/auto_modes.py`` measures for a row (psMNIST's LMU for 212 units)."""
-    hidden = {"none": None, "dense": lmu.Hidden("dense", units, "relu"), "rnn": lmu.Hidden("rnn", units)}[kind]
-    return lmu.LMUSpec(input_d=1 if units == 212 else 4, memory_d=md, order=order, theta=float(theta),
-                       hidden=hidden, input_to_hidden=units == 212, return_sequences=kind != "rnn")
+_spec = modes.table_spec  # the spec benchmarks/auto_modes.py measures for a row
 
 
 def test_the_table_covers_every_kind_with_measured_modes():
-    assert {row[0] for row in modes.CPU_TABLE} == set(KINDS)
+    assert {row[0] for row in modes.CPU_TABLE} == set(modes.KINDS)
     for row in modes.CPU_TABLE:
         kind, md, order, steps, kernel, batch, units, fastest = row
         assert fastest in ("step", "raw", "fft"), row
